@@ -1,0 +1,67 @@
+// apply-result records the provider's result: it moves a payment from pending
+// to completed or rejected, exactly once. A redelivered result is acknowledged
+// and changes nothing; an unknown payment or an impossible transition is a
+// permanent failure (400: not retried, dead-lettered); a database outage is
+// transient (503: retried).
+package function
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/google/uuid"
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"handler/function/functions/pkg/api"
+	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/lazy"
+	"handler/function/functions/pkg/payment"
+)
+
+// store is what this function needs of the payment store.
+type store interface {
+	UpdatePayment(ctx context.Context, id uuid.UUID, apply func(*payment.Payment) error) (payment.Payment, error)
+}
+
+var deps = lazy.New(newService)
+
+// Handle is the OpenFaaS entry point.
+func Handle(req handler.Request) (handler.Response, error) {
+	ctx := api.Context(req)
+	s, err := deps.Get(ctx)
+	if err != nil {
+		return api.Error(slog.Default(), err), nil
+	}
+	return s.handle(ctx, req), nil
+}
+
+func (s *service) handle(ctx context.Context, req handler.Request) handler.Response {
+	if req.Method != http.MethodPost {
+		return api.MethodNotAllowed(s.log, http.MethodPost)
+	}
+	e, err := events.Decode(ctx, req.Header, req.Body, payment.EventProcessed)
+	if err != nil {
+		return api.Error(s.log, err)
+	}
+	result, err := events.ProcessedResult(e)
+	if err != nil {
+		return api.Error(s.log, err)
+	}
+	log := s.log.With("paymentId", result.PaymentID, "eventId", e.ID())
+
+	p, err := s.store.UpdatePayment(ctx, result.PaymentID, func(p *payment.Payment) error { return p.Apply(result) })
+	switch {
+	case errors.Is(err, payment.ErrAlreadyApplied):
+		log.Info("duplicate result ignored", "state", p.State)
+		return api.JSON(http.StatusOK, p)
+	case payment.ErrorCode(err) == payment.ENOTFOUND:
+		// Permanent: retrying cannot create the payment. 400 sends it to the dead letters.
+		return api.Error(log, payment.Errorf(payment.EINVALID, "result for unknown payment %s", result.PaymentID))
+	case err != nil:
+		return api.Error(log, err)
+	}
+	log.Info("payment result applied", "state", p.State)
+	return api.JSON(http.StatusOK, p)
+}

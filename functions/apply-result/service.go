@@ -1,0 +1,41 @@
+package function
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"handler/function/functions/pkg/api"
+	"handler/function/functions/pkg/config"
+	"handler/function/functions/pkg/postgres"
+)
+
+const name = "apply-result"
+
+// Config is this function's configuration, read once per process.
+type Config struct {
+	DatabaseURL string
+}
+
+// LoadConfig reads the configuration.
+func LoadConfig(env *config.Env) (Config, error) {
+	return Config{DatabaseURL: env.DatabaseURL()}, env.Err()
+}
+
+type service struct {
+	store store
+	log   *slog.Logger
+}
+
+func newService() (*service, error) {
+	log := api.Logger(name)
+	cfg, err := LoadConfig(config.FromOS())
+	if err != nil {
+		return nil, fmt.Errorf("%s configuration: %w", name, err)
+	}
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.DatabaseURL})
+	if err != nil {
+		return nil, err
+	}
+	return &service{store: db, log: log}, nil
+}

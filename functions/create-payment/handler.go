@@ -1,0 +1,82 @@
+// create-payment stores a new payment as pending and announces it on Kafka.
+//
+// The payment and its "created" event are written in one transaction (the
+// outbox); the event is then published at once. If Kafka is down the request
+// still succeeds and relay-outbox publishes the event later.
+package function
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"handler/function/functions/pkg/api"
+	"handler/function/functions/pkg/lazy"
+	"handler/function/functions/pkg/outbox"
+	"handler/function/functions/pkg/payment"
+)
+
+// store is what this function needs of the payment store.
+type store interface {
+	CreatePayment(ctx context.Context, p payment.Payment, idempotencyKey, fingerprint string, msg outbox.Message) (payment.Payment, bool, error)
+}
+
+// relay publishes outbox events right after the commit.
+type relay interface {
+	PublishNow(ctx context.Context, eventIDs ...string) (int, error)
+}
+
+var deps = lazy.New(newService)
+
+// Handle is the OpenFaaS entry point.
+func Handle(req handler.Request) (handler.Response, error) {
+	ctx := api.Context(req)
+	s, err := deps.Get(ctx)
+	if err != nil {
+		return api.Error(slog.Default(), err), nil
+	}
+	return s.handle(ctx, req), nil
+}
+
+func (s *service) handle(ctx context.Context, req handler.Request) handler.Response {
+	if req.Method != http.MethodPost {
+		return api.MethodNotAllowed(s.log, http.MethodPost)
+	}
+	r, key, err := decodeRequest(req, s.cfg.MaxAmount)
+	if err != nil {
+		return api.Error(s.log, err)
+	}
+	p := payment.New(s.newID(), r, s.now())
+	msg := createdMessage(p, s.cfg.PaymentsTopic)
+	stored, replayed, err := s.store.CreatePayment(ctx, p, key, r.Fingerprint(), msg)
+	if err != nil {
+		return api.Error(s.log, err)
+	}
+	log := s.log.With("paymentId", stored.ID, "eventId", msg.Event.ID())
+	if replayed {
+		log.Info("idempotent replay")
+		resp := api.JSON(http.StatusCreated, stored)
+		resp.Header.Set("Idempotent-Replayed", "true")
+		return resp
+	}
+	s.publish(ctx, log, msg.Event.ID())
+	log.Info("payment created", "amount", stored.Amount)
+	return api.JSON(http.StatusCreated, stored)
+}
+
+// publish tries to send the new event now, for at most PublishTimeout. A
+// failure is not the client's problem: the event is safe in the outbox.
+func (s *service) publish(ctx context.Context, log *slog.Logger, eventID string) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	r, err := s.relay(ctx)
+	if err != nil {
+		log.Warn("event left in outbox", "err", err)
+		return
+	}
+	if _, err := r.PublishNow(ctx, eventID); err != nil {
+		log.Warn("event left in outbox", "err", err)
+	}
+}

@@ -1,0 +1,125 @@
+package function
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/google/uuid"
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"handler/function/functions/pkg/api"
+	"handler/function/functions/pkg/payment"
+)
+
+// body is the JSON a client sends. Every field is required; amount may be a
+// number or a numeric string.
+type body struct {
+	UserID        *string         `json:"userId"`
+	AccountNumber *string         `json:"accountNumber"`
+	Amount        *payment.Amount `json:"amount"`
+	Description   *string         `json:"description"`
+}
+
+// maxKeyLen bounds the Idempotency-Key header.
+const maxKeyLen = 255
+
+// decodeRequest reads and validates a create request and its Idempotency-Key.
+// Every error is an *payment.Error a client can act on.
+func decodeRequest(req handler.Request, max payment.Amount) (payment.Request, string, error) {
+	if len(req.Body) > api.MaxBodyBytes {
+		return payment.Request{}, "", payment.Errorf(payment.ETOOLARGE, "request body is over %d bytes", api.MaxBodyBytes)
+	}
+	if ct := req.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return payment.Request{}, "", payment.Errorf(payment.EMEDIATYPE, "Content-Type must be application/json")
+		}
+	}
+	key := req.Header.Get("Idempotency-Key")
+	if len(key) > maxKeyLen || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return payment.Request{}, "", &payment.Error{Code: payment.EINVALID, Message: "Idempotency-Key must be at most 255 printable characters",
+			Fields: map[string]string{"Idempotency-Key": "must be at most 255 printable characters"}}
+	}
+
+	var b body
+	dec := json.NewDecoder(bytes.NewReader(req.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return payment.Request{}, "", decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return payment.Request{}, "", payment.Errorf(payment.EINVALID, "request body must be a single JSON object")
+	}
+
+	fields := map[string]string{}
+	var r payment.Request
+	switch {
+	case b.UserID == nil:
+		fields["userId"] = "is required"
+	default:
+		id, err := uuid.Parse(*b.UserID)
+		if err != nil || len(*b.UserID) != 36 {
+			fields["userId"] = "must be a UUID"
+		}
+		r.UserID = id
+	}
+	if b.AccountNumber == nil {
+		fields["accountNumber"] = "is required"
+	} else {
+		r.AccountNumber = *b.AccountNumber
+	}
+	if b.Amount == nil {
+		fields["amount"] = "is required"
+	} else {
+		r.Amount = *b.Amount
+	}
+	if b.Description == nil {
+		fields["description"] = "is required"
+	} else {
+		r.Description = *b.Description
+	}
+	if err := r.Validate(max); err != nil {
+		var perr *payment.Error
+		if errors.As(err, &perr) {
+			for field, msg := range perr.Fields {
+				if _, seen := fields[field]; !seen {
+					fields[field] = msg
+				}
+			}
+		}
+	}
+	if len(fields) > 0 {
+		return payment.Request{}, "", payment.InvalidFields(fields)
+	}
+	return r, key, nil
+}
+
+// decodeError explains a JSON decoding failure, naming the field when it can.
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return payment.InvalidFields(map[string]string{typeErr.Field: "must be a " + jsonKind(typeErr.Field)})
+	case errors.As(err, &typeErr):
+		return payment.Errorf(payment.EINVALID, "request body must be a JSON object")
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return payment.Errorf(payment.EINVALID, "request body is not valid JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return payment.InvalidFields(map[string]string{field: "is not a known field"})
+	default:
+		// The amount's own decoder failed: its message says why.
+		return payment.InvalidFields(map[string]string{"amount": err.Error()})
+	}
+}
+
+func jsonKind(field string) string {
+	if field == "amount" {
+		return "number or a numeric string"
+	}
+	return "string"
+}

@@ -1,0 +1,101 @@
+package function
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"handler/function/functions/pkg/api"
+	"handler/function/functions/pkg/config"
+	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/kafka"
+	"handler/function/functions/pkg/lazy"
+	"handler/function/functions/pkg/outbox"
+	"handler/function/functions/pkg/payment"
+	"handler/function/functions/pkg/postgres"
+)
+
+const name = "create-payment"
+
+// Config is this function's configuration, read once per process.
+type Config struct {
+	DatabaseURL    string
+	Brokers        []string
+	PaymentsTopic  string
+	MaxAmount      payment.Amount
+	PublishTimeout time.Duration
+}
+
+// LoadConfig reads the configuration and applies defaults.
+func LoadConfig(env *config.Env) (Config, error) {
+	c := Config{
+		DatabaseURL:    env.DatabaseURL(),
+		Brokers:        env.Brokers(),
+		PaymentsTopic:  env.String("PAYMENTS_TOPIC", events.PaymentsTopic),
+		PublishTimeout: env.Duration("PUBLISH_TIMEOUT", 2*time.Second),
+	}
+	max, err := payment.ParseAmount(env.String("PAYMENT_MAX_AMOUNT", "1000000.00"))
+	c.MaxAmount = max
+	return c, errors.Join(env.Err(), wrapIf("PAYMENT_MAX_AMOUNT", err), c.Validate())
+}
+
+// Validate checks the values that have no safe default.
+func (c Config) Validate() error {
+	if c.MaxAmount <= 0 {
+		return errors.New("PAYMENT_MAX_AMOUNT must be positive")
+	}
+	if c.PublishTimeout <= 0 {
+		return errors.New("PUBLISH_TIMEOUT must be positive")
+	}
+	return nil
+}
+
+func wrapIf(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+type service struct {
+	cfg   Config
+	store store
+	relay func(context.Context) (relay, error)
+	log   *slog.Logger
+	now   func() time.Time
+	newID func() uuid.UUID
+}
+
+// newService builds the process's dependencies on the first invocation.
+func newService() (*service, error) {
+	log := api.Logger(name)
+	cfg, err := LoadConfig(config.FromOS())
+	if err != nil {
+		return nil, fmt.Errorf("%s configuration: %w", name, err)
+	}
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.DatabaseURL})
+	if err != nil {
+		return nil, err
+	}
+	// The producer is built apart from the pool: Kafka being down must not stop
+	// payments from being accepted.
+	producer := lazy.New(func() (relay, error) {
+		pub, err := kafka.NewPublisher(kafka.Config{Brokers: cfg.Brokers, ClientID: name})
+		if err != nil {
+			return nil, err
+		}
+		return &outbox.Relay{Store: db, Publisher: pub}, nil
+	})
+	return &service{
+		cfg: cfg, store: db, relay: producer.Get, log: log,
+		now: time.Now, newID: uuid.New,
+	}, nil
+}
+
+func createdMessage(p payment.Payment, topic string) outbox.Message {
+	return outbox.Message{Topic: topic, Key: p.ID.String(), Event: events.Created(p)}
+}

@@ -1,0 +1,58 @@
+package function
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"handler/function/functions/pkg/api"
+	"handler/function/functions/pkg/config"
+	"handler/function/functions/pkg/postgres"
+)
+
+const name = "get-payment"
+
+// Config is this function's configuration, read once per process.
+type Config struct {
+	DatabaseURL string
+	// MaxWait caps ?wait=; the function's timeouts in stack.yml must exceed it.
+	MaxWait time.Duration
+}
+
+// LoadConfig reads the configuration and applies defaults.
+func LoadConfig(env *config.Env) (Config, error) {
+	c := Config{
+		DatabaseURL: env.DatabaseURL(),
+		MaxWait:     env.Duration("LONG_POLL_MAX_WAIT", 30*time.Second),
+	}
+	return c, errors.Join(env.Err(), c.Validate())
+}
+
+// Validate checks the values.
+func (c Config) Validate() error {
+	if c.MaxWait < 0 || c.MaxWait > 5*time.Minute {
+		return errors.New("LONG_POLL_MAX_WAIT must be between 0 and 5m")
+	}
+	return nil
+}
+
+type service struct {
+	cfg   Config
+	store store
+	log   *slog.Logger
+}
+
+func newService() (*service, error) {
+	log := api.Logger(name)
+	cfg, err := LoadConfig(config.FromOS())
+	if err != nil {
+		return nil, fmt.Errorf("%s configuration: %w", name, err)
+	}
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.DatabaseURL})
+	if err != nil {
+		return nil, err
+	}
+	return &service{cfg: cfg, store: db, log: log}, nil
+}

@@ -1,0 +1,116 @@
+// Package api is the HTTP edge shared by the functions: JSON answers, the one
+// table from error code to status, and the checks every request goes through.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"handler/function/functions/pkg/payment"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+// RetryAfterSeconds is what a 503 or 429 asks the client to wait.
+const RetryAfterSeconds = "2"
+
+// statusOf is the one table from error code to HTTP status.
+var statusOf = map[string]int{
+	payment.EINVALID:     http.StatusBadRequest,
+	payment.ENOTFOUND:    http.StatusNotFound,
+	payment.EMETHOD:      http.StatusMethodNotAllowed,
+	payment.ECONFLICT:    http.StatusConflict,
+	payment.ETOOLARGE:    http.StatusRequestEntityTooLarge,
+	payment.EMEDIATYPE:   http.StatusUnsupportedMediaType,
+	payment.EIDEMPOTENCY: http.StatusUnprocessableEntity,
+	payment.EINTERNAL:    http.StatusInternalServerError,
+	payment.EUNAVAILABLE: http.StatusServiceUnavailable,
+}
+
+// Status returns the HTTP status for err (500 for anything unknown).
+func Status(err error) int {
+	if status, ok := statusOf[payment.ErrorCode(err)]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+// Error answers err as {"error": {code, message, fields}}. Internal errors are
+// logged and hidden from the client; the rest are the client's business and are
+// not logged.
+func Error(log *slog.Logger, err error) handler.Response {
+	detail := errorDetail{Code: payment.EINTERNAL, Message: "internal error"}
+	var e *payment.Error
+	if errors.As(err, &e) && e.Code != payment.EINTERNAL {
+		detail = errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}
+	}
+	status := Status(err)
+	switch {
+	case status >= 500 && status != http.StatusServiceUnavailable:
+		log.Error("internal error", "err", err)
+	case status == http.StatusServiceUnavailable:
+		log.Warn("dependency unavailable", "err", err)
+	}
+	resp := JSON(status, errorBody{detail})
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		resp.Header.Set("Retry-After", RetryAfterSeconds)
+	}
+	return resp
+}
+
+// MethodNotAllowed answers a request with the wrong method, naming the right ones.
+func MethodNotAllowed(log *slog.Logger, allowed ...string) handler.Response {
+	resp := Error(log, payment.Errorf(payment.EMETHOD, "use %s", strings.Join(allowed, " or ")))
+	resp.Header.Set("Allow", strings.Join(allowed, ", "))
+	return resp
+}
+
+// JSON answers v as JSON with the given status.
+func JSON(status int, v any) handler.Response {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only our own types reach here; failing to encode them is a bug.
+		body = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		status = http.StatusInternalServerError
+	}
+	return handler.Response{
+		StatusCode: status,
+		Body:       append(body, '\n'),
+		Header:     http.Header{"Content-Type": {"application/json"}},
+	}
+}
+
+// Context returns the request's context. The golang-http template's main does
+// not always set one, so a missing context means "no deadline from the caller".
+func Context(req handler.Request) context.Context {
+	if ctx := req.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// Logger returns the structured JSON logger of a function, to stderr where the
+// watchdog and the local runner collect it, and makes it the process default.
+func Logger(function string) *slog.Logger {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", function)
+	slog.SetDefault(log)
+	return log
+}

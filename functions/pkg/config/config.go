@@ -1,0 +1,175 @@
+// Package config reads a function's settings from its environment and its
+// OpenFaaS secrets. Entry points call it once at start-up and pass the values
+// on; adapters never read the environment themselves.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultSecretsDir is where OpenFaaS mounts secrets.
+const DefaultSecretsDir = "/var/openfaas/secrets"
+
+// Env looks settings up in environment variables and secret files, collecting
+// every error so that a misconfigured function reports all of them at once.
+type Env struct {
+	lookup     func(string) (string, bool)
+	secretsDir string
+	errs       []error
+}
+
+// FromOS reads the process environment; OPENFAAS_SECRETS_DIR overrides the secrets folder.
+func FromOS() *Env { return New(os.LookupEnv) }
+
+// New reads settings through lookup (a map in tests).
+func New(lookup func(string) (string, bool)) *Env {
+	e := &Env{lookup: lookup, secretsDir: DefaultSecretsDir}
+	if dir, ok := lookup("OPENFAAS_SECRETS_DIR"); ok && dir != "" {
+		e.secretsDir = dir
+	}
+	return e
+}
+
+// Map is a lookup over a map, for tests.
+func Map(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// Err returns every error met so far.
+func (e *Env) Err() error { return errors.Join(e.errs...) }
+
+// String returns the variable's value, or def when it is unset or empty.
+func (e *Env) String(name, def string) string {
+	if v, ok := e.lookup(name); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+// List returns a comma-separated variable as a list without empty items.
+func (e *Env) List(name string) []string {
+	var out []string
+	for _, item := range strings.Split(e.String(name, ""), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// Duration reads a Go duration ("25s"); a bare integer means seconds, as the
+// OpenFaaS watchdog reads its timeouts.
+func (e *Env) Duration(name string, def time.Duration) time.Duration {
+	v := e.String(name, "")
+	if v == "" {
+		return def
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %w", name, err))
+		return def
+	}
+	return d
+}
+
+// Float reads a floating-point setting (a rate, never money).
+func (e *Env) Float(name string, def float64) float64 {
+	v := e.String(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %w", name, err))
+		return def
+	}
+	return f
+}
+
+// Int reads an integer setting.
+func (e *Env) Int(name string, def int) int {
+	v := e.String(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %w", name, err))
+		return def
+	}
+	return n
+}
+
+// Secret reads an OpenFaaS secret: the file <dir>/<name>, or, where Knative
+// mounts the secret as a volume, the single file inside the folder <dir>/<name>/.
+// A missing secret returns "" and no error: the caller decides whether it is required.
+func (e *Env) Secret(name string) string {
+	path := filepath.Join(e.secretsDir, name)
+	info, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return ""
+	}
+	if err == nil && info.IsDir() {
+		path, err = singleFile(path)
+	}
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("secret %s: %w", name, err))
+		return ""
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("secret %s: %w", name, err))
+		return ""
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// singleFile finds the one regular file in a Kubernetes secret volume, which
+// also holds hidden ..data links.
+func singleFile(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, entry := range entries {
+		if !strings.HasPrefix(entry.Name(), ".") {
+			found = append(found, filepath.Join(dir, entry.Name()))
+		}
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("folder %s holds %d keys, want 1", dir, len(found))
+	}
+	return found[0], nil
+}
+
+// DatabaseURL is the Postgres connection string: DATABASE_URL, else the secret
+// payments-db-url. It is required.
+func (e *Env) DatabaseURL() string {
+	if v := e.String("DATABASE_URL", ""); v != "" {
+		return v
+	}
+	v := e.Secret("payments-db-url")
+	if v == "" {
+		e.errs = append(e.errs, errors.New("DATABASE_URL or secret payments-db-url is required"))
+	}
+	return v
+}
+
+// Brokers is the Kafka bootstrap list, KAFKA_BROKERS. It is required.
+func (e *Env) Brokers() []string {
+	brokers := e.List("KAFKA_BROKERS")
+	if len(brokers) == 0 {
+		e.errs = append(e.errs, errors.New("KAFKA_BROKERS is required"))
+	}
+	return brokers
+}

@@ -1,0 +1,138 @@
+// Package events turns payment events into CloudEvents and back. Everything
+// about the envelope lives here: types, sources, subjects, partition keys, and
+// the three shapes an event may arrive in over HTTP.
+package events
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/uuid"
+
+	"handler/function/functions/pkg/payment"
+)
+
+// Default topics, as in stack.yml and eventing/kafka.
+const (
+	PaymentsTopic = "payments"
+	ResultsTopic  = "paymentsResults"
+	// DeadLetterSuffix names a topic's dead-letter topic: payments.dlq.
+	DeadLetterSuffix = ".dlq"
+)
+
+// Sources name the function that produced an event.
+const (
+	SourceCreatePayment  = "/functions/create-payment"
+	SourceProcessPayment = "/functions/process-payment"
+)
+
+// PartitionKey is the CloudEvents extension that Kafka bindings map to the record key.
+const PartitionKey = "partitionkey"
+
+// processedNamespace makes the id of a "processed" event a function of the
+// payment id, so a redelivered result carries the same id and can be recognised.
+var processedNamespace = uuid.MustParse("8d3f2b7e-7c61-4c3e-9a59-1d2f0e6b5a10")
+
+// Created is the event announcing a new pending payment.
+func Created(p payment.Payment) cloudevents.Event {
+	return newEvent(uuid.NewString(), payment.EventCreated, SourceCreatePayment, p.ID, p.Created, p)
+}
+
+// Processed is the event carrying the provider's result for a payment.
+func Processed(r payment.Result) cloudevents.Event {
+	id := uuid.NewSHA1(processedNamespace, []byte(r.PaymentID.String())).String()
+	return newEvent(id, payment.EventProcessed, SourceProcessPayment, r.PaymentID, r.Processed, r)
+}
+
+func newEvent(id, typ, source string, paymentID uuid.UUID, at time.Time, data any) cloudevents.Event {
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetType(typ)
+	e.SetSource(source)
+	e.SetSubject(paymentID.String())
+	e.SetTime(at)
+	e.SetExtension(PartitionKey, paymentID.String())
+	// Marshalling our own structs cannot fail.
+	_ = e.SetData(cloudevents.ApplicationJSON, data)
+	return e
+}
+
+// Decode reads a CloudEvent from an HTTP request in any of the shapes it
+// arrives in: binary mode (ce- headers, as Knative's KafkaSource delivers),
+// structured mode (application/cloudevents+json), or a structured body with some
+// other content type (the OpenFaaS Kafka connector forwards the record value as
+// text/plain). The event must be valid and of the wanted type.
+func Decode(ctx context.Context, header http.Header, body []byte, wantType string) (cloudevents.Event, error) {
+	e, err := binding.ToEvent(ctx, cehttp.NewMessage(header, io.NopCloser(bytes.NewReader(body))))
+	if errors.Is(err, binding.ErrUnknownEncoding) {
+		e = &event.Event{}
+		if jsonErr := json.Unmarshal(body, e); jsonErr != nil {
+			return cloudevents.Event{}, payment.Errorf(payment.EINVALID, "not a CloudEvent: %v", jsonErr)
+		}
+		err = nil
+	}
+	if err != nil {
+		return cloudevents.Event{}, payment.Errorf(payment.EINVALID, "not a CloudEvent: %v", err)
+	}
+	if err := e.Validate(); err != nil {
+		return cloudevents.Event{}, payment.Errorf(payment.EINVALID, "invalid CloudEvent: %v", err)
+	}
+	if e.Type() != wantType {
+		return cloudevents.Event{}, payment.Errorf(payment.EINVALID, "unexpected event type %q, want %q", e.Type(), wantType)
+	}
+	return *e, nil
+}
+
+// DataAs decodes an event's JSON data strictly into v and checks that the
+// payment id it names is the event's subject.
+func DataAs(e cloudevents.Event, v any, paymentID func() uuid.UUID) error {
+	if ct := e.DataContentType(); ct != "" && ct != cloudevents.ApplicationJSON && ct != "text/json" {
+		return payment.Errorf(payment.EINVALID, "event %s: data content type %q, want application/json", e.ID(), ct)
+	}
+	dec := json.NewDecoder(bytes.NewReader(e.Data()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return payment.Errorf(payment.EINVALID, "event %s: bad data: %v", e.ID(), err)
+	}
+	id := paymentID()
+	if id == uuid.Nil {
+		return payment.Errorf(payment.EINVALID, "event %s: data has no paymentId", e.ID())
+	}
+	if e.Subject() != "" && e.Subject() != id.String() {
+		return payment.Errorf(payment.EINVALID, "event %s: subject %q does not match paymentId %s", e.ID(), e.Subject(), id)
+	}
+	return nil
+}
+
+// CreatedPayment decodes the data of a "payment created" event.
+func CreatedPayment(e cloudevents.Event) (payment.Payment, error) {
+	var p payment.Payment
+	if err := DataAs(e, &p, func() uuid.UUID { return p.ID }); err != nil {
+		return payment.Payment{}, err
+	}
+	if p.Amount <= 0 || p.UserID == uuid.Nil {
+		return payment.Payment{}, payment.Errorf(payment.EINVALID, "event %s: payment without user or amount", e.ID())
+	}
+	return p, nil
+}
+
+// ProcessedResult decodes the data of a "payment processed" event.
+func ProcessedResult(e cloudevents.Event) (payment.Result, error) {
+	var r payment.Result
+	if err := DataAs(e, &r, func() uuid.UUID { return r.PaymentID }); err != nil {
+		return payment.Result{}, err
+	}
+	if r.Processed.IsZero() {
+		return payment.Result{}, payment.Errorf(payment.EINVALID, "event %s: result without processed time", e.ID())
+	}
+	return r, nil
+}

@@ -1,0 +1,73 @@
+// process-payment stands in for the external payment provider. It receives a
+// "payment created" CloudEvent, answers after a delay, and publishes the
+// provider's result to paymentsResults. It acknowledges the event (2xx) only
+// after Kafka acknowledged the result, so a lost result means a redelivery.
+package function
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"handler/function/functions/pkg/api"
+	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/lazy"
+	"handler/function/functions/pkg/payment"
+)
+
+// resultPublisher sends the provider's result; nil means Kafka acknowledged it.
+type resultPublisher interface {
+	Publish(ctx context.Context, topic, key string, e cloudevents.Event) error
+}
+
+var deps = lazy.New(newService)
+
+// Handle is the OpenFaaS entry point.
+func Handle(req handler.Request) (handler.Response, error) {
+	ctx := api.Context(req)
+	s, err := deps.Get(ctx)
+	if err != nil {
+		return api.Error(slog.Default(), err), nil
+	}
+	return s.handle(ctx, req), nil
+}
+
+func (s *service) handle(ctx context.Context, req handler.Request) handler.Response {
+	if req.Method != http.MethodPost {
+		return api.MethodNotAllowed(s.log, http.MethodPost)
+	}
+	e, err := events.Decode(ctx, req.Header, req.Body, payment.EventCreated)
+	if err != nil {
+		return api.Error(s.log, err)
+	}
+	p, err := events.CreatedPayment(e)
+	if err != nil {
+		return api.Error(s.log, err)
+	}
+	log := s.log.With("paymentId", p.ID, "eventId", e.ID())
+
+	// The decision is a function of the payment id: a redelivered event gets the
+	// same answer, as a real provider would give for an already-known payment.
+	decision := s.provider.Decide(p.ID)
+	select {
+	case <-time.After(decision.Delay):
+	case <-ctx.Done():
+		return api.Error(log, payment.Unavailable("provider call", ctx.Err()))
+	}
+	result := payment.Result{PaymentID: p.ID, Success: decision.Success, Details: decision.Details, Processed: s.now()}
+
+	publisher, err := s.publisher(ctx)
+	if err != nil {
+		return api.Error(log, err)
+	}
+	out := events.Processed(result)
+	if err := publisher.Publish(ctx, s.cfg.ResultsTopic, p.ID.String(), out); err != nil {
+		return api.Error(log, err)
+	}
+	log.Info("payment processed", "success", result.Success, "delay", decision.Delay, "resultEventId", out.ID())
+	return api.JSON(http.StatusOK, result)
+}

@@ -1,0 +1,58 @@
+// relay-outbox publishes events that create-payment stored but could not
+// publish at once (Kafka was down, or the instance stopped between commit and
+// publish). The cron-connector invokes it on a schedule; each invocation drains
+// the outbox for at most RELAY_MAX_DURATION.
+package function
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"handler/function/functions/pkg/api"
+	"handler/function/functions/pkg/lazy"
+)
+
+// drainer empties the outbox and reports how many events it published.
+type drainer interface {
+	Drain(ctx context.Context) (int, error)
+}
+
+var deps = lazy.New(newService)
+
+// Handle is the OpenFaaS entry point.
+func Handle(req handler.Request) (handler.Response, error) {
+	ctx := api.Context(req)
+	s, err := deps.Get(ctx)
+	if err != nil {
+		return api.Error(slog.Default(), err), nil
+	}
+	return s.handle(ctx, req), nil
+}
+
+type report struct {
+	Published int `json:"published"`
+}
+
+func (s *service) handle(ctx context.Context, req handler.Request) handler.Response {
+	// The cron-connector POSTs; GET is handy for a manual run with curl.
+	if req.Method != http.MethodPost && req.Method != http.MethodGet {
+		return api.MethodNotAllowed(s.log, http.MethodPost, http.MethodGet)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxDuration)
+	defer cancel()
+	relay, err := s.relay(ctx)
+	if err != nil {
+		return api.Error(s.log, err)
+	}
+	n, err := relay.Drain(ctx)
+	if n > 0 {
+		s.log.Info("outbox relayed", "published", n)
+	}
+	if err != nil && ctx.Err() == nil {
+		return api.Error(s.log, err)
+	}
+	return api.JSON(http.StatusOK, report{Published: n})
+}
