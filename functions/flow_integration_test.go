@@ -137,6 +137,15 @@ func TestPaymentFlowThroughAllFunctions(t *testing.T) {
 	_ = kafka
 }
 
+func processPayment(t *testing.T, req handler.Request) handler.Response {
+	t.Helper()
+	resp, err := processpayment.Handle(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 func header(r *kgo.Record, key string) string {
 	for _, h := range r.Headers {
 		if strings.EqualFold(h.Key, key) {
