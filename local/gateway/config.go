@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"handler/function/local/stack"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultAddr      = "127.0.0.1:8080"
+	DefaultNamespace = "openfaas-fn"
+	// DefaultEnvProcess is the fprocess the golang-http template's image sets.
+	DefaultEnvProcess = "./handler"
+	// DefaultUpstreamTimeout is longer than the slowest function's
+	// exec_timeout in stack.yml (process-payment, 60 s) and than get-payment's
+	// 30 s long-poll, so the gateway is never the first to give up.
+	DefaultUpstreamTimeout   = 65 * time.Second
+	DefaultShutdownTimeout   = 15 * time.Second
+	DefaultCallbackTimeout   = 30 * time.Second
+	DefaultAsyncWorkers      = 2
+	DefaultAsyncQueueSize    = 256
+	DefaultAsyncMaxBodyBytes = 1 << 20 // NATS' default max_payload, which bounds the real queue too.
+	DefaultEventHistory      = 1000
+	DefaultSSEHeartbeat      = 15 * time.Second
+	DefaultProviderName      = "payment-pet-local"
+	DefaultVersion           = "dev"
+)
+
+// UpstreamFunc returns the base URL of a function's running process, or false
+// when none is registered (not started yet, or restarting).
+type UpstreamFunc func(function string) (*url.URL, bool)
+
+// EventSource feeds /system/events, typically a Kafka consumer of the
+// payments topics that calls publish once per record (see EventFromRecord).
+// It runs until ctx is done. An error that ends it early is logged; the
+// gateway keeps serving, since the stream is a developer aid.
+type EventSource func(ctx context.Context, publish func(Event)) error
+
+// Config is everything the gateway needs, read once at start.
+type Config struct {
+	// Addr is the TCP address Run listens on.
+	Addr string
+	// Functions are the functions of stack.yml (stack.Stack.Sorted()); calls to
+	// any other name answer 404.
+	Functions []stack.Function
+	// Upstream resolves a function to its process on every call, so the runner
+	// can point a function at a new port when it restarts the process.
+	// Upstreams.Lookup fits. Required.
+	Upstream UpstreamFunc
+	// Ready reports whether a function's process is ready, for
+	// availableReplicas. Nil means "ready when Upstream knows it".
+	Ready func(function string) bool
+	// Namespace reported by /system/functions.
+	Namespace string
+	// EnvProcess reported by /system/functions.
+	EnvProcess string
+	// UpstreamTimeout bounds one call to a function, sync or async, including
+	// streaming its answer.
+	UpstreamTimeout time.Duration
+	// ShutdownTimeout bounds graceful shutdown: in-flight calls, then the
+	// async queue.
+	ShutdownTimeout time.Duration
+	// CallbackTimeout bounds one POST to an X-Callback-Url.
+	CallbackTimeout time.Duration
+	// AsyncWorkers is how many queued calls run at once.
+	AsyncWorkers int
+	// AsyncQueueSize is how many accepted calls may wait; more answer 429.
+	AsyncQueueSize int
+	// AsyncMaxBodyBytes limits an async request body (it is held in memory);
+	// larger bodies answer 413.
+	AsyncMaxBodyBytes int64
+	// EventHistory is how many recent events a new /system/events subscriber
+	// receives first.
+	EventHistory int
+	// SSEHeartbeat is the interval of comment lines that keep idle event
+	// streams open through proxies.
+	SSEHeartbeat time.Duration
+	// EventSource, when set, runs alongside the server and feeds /system/events.
+	EventSource EventSource
+	// ProviderName and Version are reported by /system/info.
+	ProviderName string
+	Version      string
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	setDefault(&c.Addr, DefaultAddr)
+	setDefault(&c.Namespace, DefaultNamespace)
+	setDefault(&c.EnvProcess, DefaultEnvProcess)
+	setDefault(&c.UpstreamTimeout, DefaultUpstreamTimeout)
+	setDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setDefault(&c.CallbackTimeout, DefaultCallbackTimeout)
+	setDefault(&c.AsyncWorkers, DefaultAsyncWorkers)
+	setDefault(&c.AsyncQueueSize, DefaultAsyncQueueSize)
+	setDefault(&c.AsyncMaxBodyBytes, DefaultAsyncMaxBodyBytes)
+	setDefault(&c.EventHistory, DefaultEventHistory)
+	setDefault(&c.SSEHeartbeat, DefaultSSEHeartbeat)
+	setDefault(&c.ProviderName, DefaultProviderName)
+	setDefault(&c.Version, DefaultVersion)
+	return c
+}
+
+func setDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
+
+// Validate reports every problem of a configuration whose defaults are applied.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("addr is empty"))
+	}
+	if len(c.Functions) == 0 {
+		errs = append(errs, errors.New("no functions"))
+	}
+	seen := make(map[string]bool, len(c.Functions))
+	for _, fn := range c.Functions {
+		switch {
+		case fn.Name == "" || strings.ContainsAny(fn.Name, "/?#"):
+			errs = append(errs, fmt.Errorf("function name %q is not a path segment", fn.Name))
+		case seen[fn.Name]:
+			errs = append(errs, fmt.Errorf("function %s is listed twice", fn.Name))
+		}
+		seen[fn.Name] = true
+	}
+	if c.Upstream == nil {
+		errs = append(errs, errors.New("upstream lookup is nil"))
+	}
+	positive := []struct {
+		name string
+		ok   bool
+	}{
+		{"upstream timeout", c.UpstreamTimeout > 0},
+		{"shutdown timeout", c.ShutdownTimeout > 0},
+		{"callback timeout", c.CallbackTimeout > 0},
+		{"async workers", c.AsyncWorkers > 0},
+		{"async queue size", c.AsyncQueueSize > 0},
+		{"async max body bytes", c.AsyncMaxBodyBytes > 0},
+		{"event history", c.EventHistory > 0},
+		{"SSE heartbeat", c.SSEHeartbeat > 0},
+	}
+	for _, p := range positive {
+		if !p.ok {
+			errs = append(errs, fmt.Errorf("%s must be positive", p.name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Upstreams is a concurrency-safe function → base URL table whose Lookup
+// method is an UpstreamFunc. The zero value is ready to use.
+type Upstreams struct {
+	mu      sync.RWMutex
+	targets map[string]url.URL
+}
+
+// Set points function at target, replacing any earlier address.
+func (u *Upstreams) Set(function string, target *url.URL) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.targets == nil {
+		u.targets = make(map[string]url.URL)
+	}
+	u.targets[function] = *target
+}
+
+// Remove forgets function's address, e.g. while its process restarts.
+func (u *Upstreams) Remove(function string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.targets, function)
+}
+
+// Lookup returns a copy of function's address.
+func (u *Upstreams) Lookup(function string) (*url.URL, bool) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	target, ok := u.targets[function]
+	if !ok {
+		return nil, false
+	}
+	return &target, true
+}

@@ -1,0 +1,238 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"mime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Event is one Kafka record as /system/events sends it; the JSON shape is the
+// "Local gateway event stream" contract in docs/contracts.md.
+type Event struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	// Key is the record key as text, or standard base64 when it is not UTF-8
+	// (the rule the OpenFaaS Kafka connector uses for X-Kafka-Key).
+	Key       string    `json:"key"`
+	Timestamp time.Time `json:"timestamp"`
+	// CloudEvent is nil (JSON null) when the record is not a CloudEvent.
+	CloudEvent *CloudEvent `json:"cloudEvent"`
+}
+
+// CloudEvent holds the attributes of a record's CloudEvent that the UI shows.
+// Subject and Time are optional in CloudEvents and empty when absent.
+type CloudEvent struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Source  string `json:"source"`
+	Subject string `json:"subject"`
+	Time    string `json:"time"`
+}
+
+// EventFromRecord describes a Kafka record. The value is read as a CloudEvent
+// in structured mode when the record's content-type header is
+// application/cloudevents(+json), in binary mode when it has ce_ headers, and
+// not at all otherwise (the CloudEvents Kafka binding's rules). A record that
+// claims to be a CloudEvent but lacks a required attribute gets a nil
+// CloudEvent, like any other non-event.
+func EventFromRecord(topic string, partition int32, offset int64, key, value []byte, headers map[string]string, ts time.Time) Event {
+	// Kafka header names are case-sensitive, but producers disagree on case;
+	// matching loosely costs nothing here.
+	lower := make(map[string]string, len(headers))
+	for k, v := range headers {
+		lower[strings.ToLower(k)] = v
+	}
+	ev := Event{
+		Topic:     topic,
+		Partition: partition,
+		Offset:    offset,
+		Key:       keyText(key),
+		Timestamp: ts.UTC(),
+	}
+	if isStructured(lower["content-type"]) {
+		ev.CloudEvent = structuredCloudEvent(value)
+	} else if _, ok := lower["ce_specversion"]; ok {
+		ev.CloudEvent = binaryCloudEvent(lower)
+	}
+	return ev
+}
+
+func keyText(key []byte) string {
+	if utf8.Valid(key) {
+		return string(key)
+	}
+	return base64.StdEncoding.EncodeToString(key)
+}
+
+// isStructured reports whether contentType is a single structured-mode event
+// (application/cloudevents or application/cloudevents+json), not a batch.
+func isStructured(contentType string) bool {
+	if contentType == "" {
+		return false
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mediaType == "application/cloudevents" || mediaType == "application/cloudevents+json"
+}
+
+func structuredCloudEvent(value []byte) *CloudEvent {
+	var attrs struct {
+		SpecVersion string `json:"specversion"`
+		ID          string `json:"id"`
+		Type        string `json:"type"`
+		Source      string `json:"source"`
+		Subject     string `json:"subject"`
+		Time        string `json:"time"`
+	}
+	if err := json.Unmarshal(value, &attrs); err != nil {
+		return nil
+	}
+	return validCloudEvent(attrs.SpecVersion, CloudEvent{
+		ID: attrs.ID, Type: attrs.Type, Source: attrs.Source, Subject: attrs.Subject, Time: attrs.Time,
+	})
+}
+
+func binaryCloudEvent(lower map[string]string) *CloudEvent {
+	return validCloudEvent(lower["ce_specversion"], CloudEvent{
+		ID:      lower["ce_id"],
+		Type:    lower["ce_type"],
+		Source:  lower["ce_source"],
+		Subject: lower["ce_subject"],
+		Time:    lower["ce_time"],
+	})
+}
+
+// validCloudEvent returns ce when it has the attributes CloudEvents requires.
+func validCloudEvent(specVersion string, ce CloudEvent) *CloudEvent {
+	if specVersion == "" || ce.ID == "" || ce.Type == "" || ce.Source == "" {
+		return nil
+	}
+	return &ce
+}
+
+// subscriberBuffer is how many events may wait for one /system/events client
+// before it counts as slow and is disconnected.
+const subscriberBuffer = 256
+
+// Events is the hub behind /system/events: it keeps the last events for
+// replay and fans new ones out to subscribers. Publish never waits for a
+// subscriber: one whose buffer is full is disconnected, and its EventSource
+// client reconnects with Last-Event-ID and resumes from the history, so a slow
+// reader sees a reconnect rather than a silent gap.
+type Events struct {
+	log *slog.Logger
+	// epoch makes event ids unique across gateway restarts, so a client that
+	// reconnects to a new gateway with an old Last-Event-ID gets the whole
+	// history instead of nothing.
+	epoch string
+
+	mu      sync.Mutex
+	history []message // ring buffer of the last len(history) events
+	start   int       // index of the oldest event in history
+	count   int
+	lastSeq uint64
+	subs    map[*subscription]struct{}
+}
+
+// message is a published event, encoded once for every subscriber.
+type message struct {
+	seq  uint64
+	id   string
+	data []byte
+}
+
+type subscription struct {
+	ch chan message
+}
+
+// NewEvents returns a hub that replays the last history events to new
+// subscribers.
+func NewEvents(history int, logger *slog.Logger) *Events {
+	if history < 1 {
+		history = 1
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Events{
+		log:     logger,
+		epoch:   strconv.FormatInt(time.Now().UnixNano(), 36),
+		history: make([]message, history),
+		subs:    make(map[*subscription]struct{}),
+	}
+}
+
+// Publish records ev and sends it to every subscriber without blocking.
+func (e *Events) Publish(ev Event) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		// Only a timestamp outside years 0–9999 can get here.
+		e.log.Warn("event dropped: cannot encode", "topic", ev.Topic, "offset", ev.Offset, "err", err)
+		return
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lastSeq++
+	msg := message{seq: e.lastSeq, id: e.epoch + "-" + strconv.FormatUint(e.lastSeq, 10), data: data}
+	if e.count < len(e.history) {
+		e.history[(e.start+e.count)%len(e.history)] = msg
+		e.count++
+	} else {
+		e.history[e.start] = msg
+		e.start = (e.start + 1) % len(e.history)
+	}
+	for sub := range e.subs {
+		select {
+		case sub.ch <- msg:
+		default:
+			delete(e.subs, sub)
+			close(sub.ch)
+			e.log.Warn("event stream subscriber too slow, disconnected", "buffered", cap(sub.ch))
+		}
+	}
+}
+
+// subscribe returns the retained events after lastEventID (all of them when
+// it is empty or from another epoch) and a subscription for the events that
+// follow, with no gap and no overlap between the two.
+func (e *Events) subscribe(lastEventID string) ([]message, *subscription) {
+	after := uint64(0)
+	if epoch, seq, ok := strings.Cut(lastEventID, "-"); ok && epoch == e.epoch {
+		if n, err := strconv.ParseUint(seq, 10, 64); err == nil {
+			after = n
+		}
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var replay []message
+	for i := range e.count {
+		msg := e.history[(e.start+i)%len(e.history)]
+		if msg.seq > after {
+			replay = append(replay, msg)
+		}
+	}
+	sub := &subscription{ch: make(chan message, subscriberBuffer)}
+	e.subs[sub] = struct{}{}
+	return replay, sub
+}
+
+// unsubscribe ends sub; it is a no-op when Publish already disconnected it.
+func (e *Events) unsubscribe(sub *subscription) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.subs[sub]; ok {
+		delete(e.subs, sub)
+		close(sub.ch)
+	}
+}

@@ -1,0 +1,210 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"handler/function/local/stack"
+)
+
+// Gateway serves the OpenFaaS-style routes in front of the local functions.
+// Create it with New and start it once with Run or Serve.
+type Gateway struct {
+	cfg       Config
+	log       *slog.Logger
+	functions map[string]*function
+	sorted    []*function
+
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+	invoker   *http.Client // async calls to functions
+	callbacks *http.Client // POSTs to X-Callback-Url
+	queue     *asyncQueue
+	events    *Events
+	handler   http.Handler
+
+	// stopping is closed when shutdown begins, to end the open event streams
+	// (http.Server.Shutdown would otherwise wait for them until its deadline).
+	stopping chan struct{}
+	started  atomic.Bool
+}
+
+// function is one function of the stack and its counters.
+type function struct {
+	meta        stack.Function
+	invocations atomic.Uint64
+}
+
+// New checks cfg (after filling in defaults) and builds a gateway; logger nil
+// means slog.Default().
+func New(cfg Config, logger *slog.Logger) (*Gateway, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("component", "gateway")
+
+	g := &Gateway{
+		cfg:       cfg,
+		log:       logger,
+		functions: make(map[string]*function, len(cfg.Functions)),
+		queue:     newAsyncQueue(cfg.AsyncQueueSize),
+		events:    NewEvents(cfg.EventHistory, logger),
+		stopping:  make(chan struct{}),
+	}
+	for _, meta := range cfg.Functions {
+		fn := &function{meta: meta}
+		g.functions[meta.Name] = fn
+		g.sorted = append(g.sorted, fn)
+	}
+	sort.Slice(g.sorted, func(i, j int) bool { return g.sorted[i].meta.Name < g.sorted[j].meta.Name })
+
+	g.transport = newTransport()
+	g.proxy = g.newReverseProxy()
+	g.invoker = &http.Client{Transport: g.transport, CheckRedirect: noRedirects}
+	g.callbacks = &http.Client{Transport: newTransport(), Timeout: cfg.CallbackTimeout, CheckRedirect: noRedirects}
+	g.handler = g.routes()
+	return g, nil
+}
+
+// newTransport returns a transport for loopback upstreams: no proxy from the
+// environment (an HTTP_PROXY must not capture 127.0.0.1 calls), a short dial
+// timeout so a dead process fails fast, and no response-header timeout, since
+// a long-poll legitimately sends nothing for 30 s; the per-call context bounds it.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.MaxIdleConnsPerHost = 64
+	t.ResponseHeaderTimeout = 0
+	return t
+}
+
+// noRedirects hands a function's redirect to the caller, as the OpenFaaS
+// provider's proxy client does.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Events returns the hub behind /system/events, for a publisher other than
+// Config.EventSource.
+func (g *Gateway) Events() *Events { return g.events }
+
+// Handler returns the gateway's routes. Async calls are only executed while
+// Run or Serve is running.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+func (g *Gateway) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/function/{name}", g.serveFunction)
+	mux.HandleFunc("/function/{name}/{rest...}", g.serveFunction)
+	// With a method in the pattern, ServeMux answers other methods with 405
+	// and an Allow header.
+	mux.HandleFunc("POST /async-function/{name}", g.serveAsyncFunction)
+	mux.HandleFunc("POST /async-function/{name}/{rest...}", g.serveAsyncFunction)
+	mux.HandleFunc("GET /system/functions", g.serveFunctions)
+	mux.HandleFunc("GET /system/function/{name}", g.serveFunctionStatus)
+	mux.HandleFunc("GET /system/info", g.serveInfo)
+	mux.HandleFunc("GET /system/events", g.serveEvents)
+	mux.HandleFunc("GET /healthz", g.serveHealthz)
+	return mux
+}
+
+// Run listens on Config.Addr and serves until ctx is done, then shuts down
+// gracefully (see Serve).
+func (g *Gateway) Run(ctx context.Context) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", g.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway listen on %s: %w", g.cfg.Addr, err)
+	}
+	return g.Serve(ctx, ln)
+}
+
+// Serve serves on ln (and closes it) until ctx is done. Shutdown then ends the
+// event streams, waits for in-flight calls and for the async queue to drain,
+// all within Config.ShutdownTimeout; what is left after that is cut off and
+// reported in the returned error.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	if !g.started.CompareAndSwap(false, true) {
+		ln.Close()
+		return errors.New("gateway: already started")
+	}
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No ReadTimeout or WriteTimeout: both would cut long-polls and event
+		// streams (a ReadTimeout even cancels the request context once it
+		// passes). Each proxied call is bounded by UpstreamTimeout instead.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+
+	workerCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorkers()
+	var workers sync.WaitGroup
+	for range g.cfg.AsyncWorkers {
+		workers.Go(func() { g.asyncWorker(workerCtx) })
+	}
+
+	sourceCtx, stopSource := context.WithCancel(ctx)
+	defer stopSource()
+	var source sync.WaitGroup
+	if g.cfg.EventSource != nil {
+		source.Go(func() {
+			if err := g.cfg.EventSource(sourceCtx, g.events.Publish); err != nil && sourceCtx.Err() == nil {
+				g.log.Error("event source stopped; /system/events gets no new records", "err", err)
+			}
+		})
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "functions", len(g.sorted))
+
+	var errs []error
+	select {
+	case err := <-serveErr:
+		// Serve only returns early on a listener failure.
+		errs = append(errs, fmt.Errorf("gateway serve: %w", err))
+	case <-ctx.Done():
+	}
+
+	g.log.Info("gateway shutting down", "timeout", g.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	defer cancel()
+	close(g.stopping)
+	stopSource()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("gateway shutdown: %w", err))
+		srv.Close() // cut the calls still running
+	}
+
+	// No handler enqueues any more, so the workers can drain what is left.
+	g.queue.close()
+	drained := make(chan struct{})
+	go func() { workers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-shutdownCtx.Done():
+		stopWorkers() // aborts running calls; the workers drop the rest
+		<-drained
+	}
+	if lost := g.queue.lost.Load(); lost > 0 {
+		errs = append(errs, fmt.Errorf("gateway shutdown: %d async calls lost", lost))
+	}
+	source.Wait()
+	g.transport.CloseIdleConnections()
+	g.callbacks.CloseIdleConnections()
+	g.log.Info("gateway stopped")
+	return errors.Join(errs...)
+}

@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// OpenFaaS headers.
+const (
+	headerCallID         = "X-Call-Id"
+	headerStartTime      = "X-Start-Time"
+	headerCallbackURL    = "X-Callback-Url"
+	headerFunctionStatus = "X-Function-Status"
+	headerFunctionName   = "X-Function-Name"
+	headerDuration       = "X-Duration-Seconds"
+)
+
+// statusClientClosed is logged (never sent) when the caller left before the
+// function answered; the number is nginx's convention.
+const statusClientClosed = 499
+
+// call is one proxied invocation, carried in the request context from the
+// handler to the ReverseProxy hooks.
+type call struct {
+	fn     *function
+	target *url.URL
+	path   string // escaped path below /function/<name>, at least "/"
+	id     string
+	start  time.Time
+	status int
+}
+
+type callKey struct{}
+
+// stampCall gives r an X-Call-Id (the caller's, or a new UUID) and an
+// X-Start-Time, as the OpenFaaS gateway's call-id middleware does, and returns
+// the call's id and start.
+func stampCall(r *http.Request) (string, time.Time) {
+	start := time.Now()
+	id := r.Header.Get(headerCallID)
+	if id == "" {
+		id = uuid.NewString()
+		r.Header.Set(headerCallID, id)
+	}
+	r.Header.Set(headerStartTime, strconv.FormatInt(start.UnixNano(), 10))
+	return id, start
+}
+
+func setCallHeaders(h http.Header, c *call) {
+	h.Set(headerCallID, c.id)
+	h.Set(headerStartTime, strconv.FormatInt(c.start.UnixNano(), 10))
+}
+
+// subPath returns the escaped path after /<route>/<name>, or "/" when there is
+// none. It works on the escaped path so that encoded slashes and the like reach
+// the function as the caller sent them.
+func subPath(r *http.Request, route string) string {
+	p := strings.TrimPrefix(r.URL.EscapedPath(), "/"+route+"/")
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[i:]
+	}
+	return "/"
+}
+
+func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	id, start := stampCall(r)
+	fn, ok := g.functions[name]
+	if !ok {
+		setCallHeaders(w.Header(), &call{id: id, start: start})
+		httpError(w, http.StatusNotFound, "Cannot find service: %s.", name)
+		return
+	}
+	c := &call{fn: fn, path: subPath(r, "function"), id: id, start: start}
+	fn.invocations.Add(1)
+	defer func() {
+		// Deferred so it also runs when ReverseProxy aborts a broken stream
+		// with http.ErrAbortHandler.
+		g.log.Info("call", "function", name, "method", r.Method, "path", c.path,
+			"status", c.status, "duration", time.Since(start), "call_id", id)
+	}()
+
+	target, ok := g.cfg.Upstream(name)
+	if !ok {
+		c.status = http.StatusServiceUnavailable
+		setCallHeaders(w.Header(), c)
+		w.Header().Set("Retry-After", "1")
+		httpError(w, c.status, "No endpoints available for: %s.", name)
+		return
+	}
+	c.target = target
+
+	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), callKey{}, c), g.cfg.UpstreamTimeout)
+	defer cancel()
+	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:   rewrite,
+		Transport: g.transport,
+		// Flush every write at once: long-polls and streams must not sit in a
+		// buffer.
+		FlushInterval:  -1,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   g.proxyError,
+		// Failures after the answer began (a stream cut mid-way) only reach this log.
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// rewrite points the outgoing request at the function's process, keeping the
+// method, sub-path, query, headers and body.
+func rewrite(pr *httputil.ProxyRequest) {
+	c := pr.In.Context().Value(callKey{}).(*call)
+	out := pr.Out.URL
+	out.Scheme = c.target.Scheme
+	out.Host = c.target.Host
+	base := strings.TrimSuffix(c.target.EscapedPath(), "/")
+	rawPath := base + c.path
+	out.RawPath = rawPath
+	if p, err := url.PathUnescape(rawPath); err == nil {
+		out.Path = p
+	} else {
+		out.Path, out.RawPath = rawPath, ""
+	}
+	out.RawQuery = pr.In.URL.RawQuery
+	pr.Out.Host = "" // the Host header follows the URL
+
+	// Rewrite drops the caller's X-Forwarded-* headers; keep the chain, as the
+	// OpenFaaS proxy does, then add this hop.
+	forwardedHost := pr.In.Header.Get("X-Forwarded-Host")
+	if xff := pr.In.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		pr.Out.Header["X-Forwarded-For"] = xff
+	}
+	pr.SetXForwarded()
+	if forwardedHost != "" {
+		pr.Out.Header.Set("X-Forwarded-Host", forwardedHost)
+	}
+}
+
+// modifyResponse returns the call id and start time with the function's
+// answer and gives it a Content-Type the way the OpenFaaS proxy does: the
+// function's, else the request's, else text/plain.
+func modifyResponse(res *http.Response) error {
+	c := res.Request.Context().Value(callKey{}).(*call)
+	c.status = res.StatusCode
+	setCallHeaders(res.Header, c)
+	if res.Header.Get("Content-Type") == "" && res.StatusCode != http.StatusNoContent && res.StatusCode != http.StatusNotModified {
+		contentType := res.Request.Header.Get("Content-Type")
+		if contentType == "" {
+			contentType = "text/plain"
+		}
+		res.Header.Set("Content-Type", contentType)
+	}
+	return nil
+}
+
+// proxyError answers a call whose function sent no response.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	c := r.Context().Value(callKey{}).(*call)
+	name := c.fn.meta.Name
+	setCallHeaders(w.Header(), c)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) && errors.Is(r.Context().Err(), context.DeadlineExceeded):
+		c.status = http.StatusGatewayTimeout
+		g.log.Warn("function timed out", "function", name, "timeout", g.cfg.UpstreamTimeout, "call_id", c.id)
+		httpError(w, c.status, "Timeout waiting for: %s after %s.", name, g.cfg.UpstreamTimeout)
+	case r.Context().Err() != nil:
+		// The caller went away; nobody reads an answer.
+		c.status = statusClientClosed
+	default:
+		c.status = http.StatusBadGateway
+		g.log.Warn("function unreachable", "function", name, "upstream", c.target.String(), "call_id", c.id, "err", err)
+		httpError(w, c.status, "Can't reach service for: %s.", name)
+	}
+}
+
+// httpError writes a plain-text error like the OpenFaaS gateway's.
+func httpError(w http.ResponseWriter, status int, format string, args ...any) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, format, args...)
+}
