@@ -1,0 +1,157 @@
+package connector
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"handler/function/local/stack"
+)
+
+func TestTrackerCommitsOnlyTheFinishedPrefix(t *testing.T) {
+	tr := newTracker()
+	var es []*entry
+	for _, off := range []int64{10, 11, 13, 14} { // 12 is a gap (compaction, a transaction marker)
+		e, ok := tr.add(off, 2)
+		if !ok {
+			t.Fatalf("add %d refused", off)
+		}
+		es = append(es, e)
+	}
+	if _, ok := tr.add(11, 2); ok {
+		t.Fatal("an offset already tracked was accepted again")
+	}
+	if _, ahead := tr.toCommit(); ahead {
+		t.Fatal("something to commit before any record finished")
+	}
+
+	steps := []struct {
+		finish int // index into es
+		want   int64
+	}{
+		{2, -1}, // 13 done, 10 still running
+		{0, 11}, // 10 done
+		{3, 11}, // 14 done, 11 still running
+		{1, 15}, // 11 done: everything up to 14
+	}
+	for _, s := range steps {
+		tr.finish(es[s.finish])
+		got, _ := tr.toCommit()
+		if got.Offset != s.want {
+			t.Fatalf("after finishing %d: commit offset %d, want %d", es[s.finish].offset, got.Offset, s.want)
+		}
+	}
+	if got, _ := tr.toCommit(); got != (kgo.EpochOffset{Epoch: 2, Offset: 15}) {
+		t.Errorf("commit %+v, want epoch 2 offset 15", got)
+	}
+	tr.committedAt(15)
+	if _, ahead := tr.toCommit(); ahead {
+		t.Error("offset 15 offered again after it was committed")
+	}
+}
+
+func TestRetryClassification(t *testing.T) {
+	for status, want := range map[int]bool{
+		200: false, 400: false, 401: false, 403: false, 413: false, 422: false,
+		404: true, 409: true, 429: true, 500: true, 502: true, 503: true, 504: true,
+	} {
+		if got := (result{status: status}).retryable(); got != want {
+			t.Errorf("status %d retryable = %v, want %v", status, got, want)
+		}
+	}
+	if !(result{err: http.ErrHandlerTimeout}).retryable() {
+		t.Error("a call without an answer is not retried")
+	}
+}
+
+func TestBackoffGrowsWithJitterUnderTheCap(t *testing.T) {
+	p := RetryPolicy{MaxAttempts: 10, BaseDelay: time.Second, MaxDelay: 30 * time.Second}
+	for attempt := 1; attempt <= 12; attempt++ {
+		full := min(time.Second<<(attempt-1), 30*time.Second)
+		for range 50 {
+			d := p.backoff(attempt, 0)
+			if d < full/2 || d > full {
+				t.Fatalf("attempt %d: wait %s outside [%s, %s]", attempt, d, full/2, full)
+			}
+		}
+	}
+	if d := p.backoff(1, 10*time.Second); d != 10*time.Second {
+		t.Errorf("Retry-After 10s gave a wait of %s", d)
+	}
+	if d := p.backoff(1, time.Hour); d != 30*time.Second {
+		t.Errorf("Retry-After 1h gave a wait of %s, want the 30s cap", d)
+	}
+}
+
+func TestConfigDefaultsAndValidation(t *testing.T) {
+	cfg := Config{Brokers: []string{"k:9092"}, GatewayURL: "http://127.0.0.1:8080"}.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if cfg.MaxInFlight < 2500 {
+		t.Errorf("default max in-flight %d cannot keep up with 100 records/s of 25 s calls", cfg.MaxInFlight)
+	}
+	if cfg.DLQTopic("payments") != "payments.dlq" {
+		t.Errorf("dead-letter topic %q", cfg.DLQTopic("payments"))
+	}
+
+	bad := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"no brokers with topics", func(c *Config) {
+			c.Brokers = nil
+			c.Functions = []stack.Function{fn("f", "payments")}
+		}, "no Kafka brokers"},
+		{"gateway without scheme", func(c *Config) { c.GatewayURL = "127.0.0.1:8080" }, "gateway URL"},
+		{"negative in-flight", func(c *Config) { c.MaxInFlight = -1 }, "max in-flight"},
+		{"cap below base", func(c *Config) { c.Retry.MaxDelay = time.Millisecond }, "retry delays"},
+		{"negative drain", func(c *Config) { c.DrainTimeout = -time.Second }, "drain timeout"},
+		{"bad schedule", func(c *Config) {
+			c.Functions = []stack.Function{{Name: "cron", Annotations: map[string]string{"topic": "cron-function", "schedule": "every minute"}}}
+		}, "schedule"},
+		{"consuming a dead-letter topic", func(c *Config) {
+			c.Functions = []stack.Function{fn("f", "payments.dlq")}
+		}, "dead-letter topic"},
+		{"duplicate function", func(c *Config) {
+			c.Functions = []stack.Function{fn("f", "a"), fn("f", "b")}
+		}, "listed twice"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cfg
+			tt.edit(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v, want an error about %q", err, tt.want)
+			}
+			if _, err := New(c); err == nil {
+				t.Fatal("New accepted the config")
+			}
+		})
+	}
+}
+
+func TestHeaderValues(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":       "plain",
+		"tab\tok":     "tab\tok",
+		"üñí":         "üñí",
+		"line\nbreak": "bGluZQpicmVhaw==",
+		"\xff\xfe":    "//4=",
+		"":            "",
+	} {
+		if got := headerValue([]byte(in)); got != want {
+			t.Errorf("headerValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for name, want := range map[string]bool{"X-Kafka-Trace-Id": true, "X-Kafka-a b": false, "X-Kafka-a:b": false, "X-Kafka-é": false} {
+		if got := validHeaderName(name); got != want {
+			t.Errorf("validHeaderName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
