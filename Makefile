@@ -10,7 +10,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 run: ## build and start the whole stack: UI on :4000, gateway on :8080 (Ctrl-C stops it)
-	go run ./local run
+	go build -o .local/local ./local && exec .local/local run
 
 test: lint test-go ## every test: formatting, vet, unit and integration tests
 

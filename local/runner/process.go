@@ -1,0 +1,188 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"handler/function/local/gateway"
+)
+
+// process keeps one function running as its own OS process, as a container
+// would be: a crash takes down only that function, and it is restarted with
+// backoff. While it is down the gateway answers 503 for it.
+type process struct {
+	name   string
+	binary string
+	env    []string
+	ups    *gateway.Upstreams
+	log    *slog.Logger
+	out    io.Writer
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	ready    bool
+	restarts int
+}
+
+// run starts the process and restarts it whenever it exits, until ctx ends;
+// then it stops it with SIGTERM (SIGKILL after a grace period).
+func (p *process) run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := p.once(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		p.mu.Lock()
+		p.restarts++
+		p.mu.Unlock()
+		if time.Since(started) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		p.log.Warn("function exited; restarting", "function", p.name, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (p *process) once(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(p.binary)
+	cmd.Env = append(append([]string{}, p.env...), "FUNCTION_LISTEN_ADDR="+addr)
+	logs := prefixWriter(p.out, p.name)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	// Its own process group: Ctrl-C in the terminal reaches the runner, which
+	// then stops each function in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logs.Close()
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	p.mu.Lock()
+	p.cmd = cmd
+	p.mu.Unlock()
+
+	exited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		logs.Close()
+		exited <- err
+	}()
+	if err := waitListening(ctx, addr, exited); err != nil {
+		cmd.Process.Kill()
+		<-exited
+		return err
+	}
+	p.setReady(addr, true)
+	defer p.setReady(addr, false)
+
+	select {
+	case err := <-exited:
+		return fmt.Errorf("%s exited: %w", p.name, err)
+	case <-ctx.Done():
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		return nil
+	}
+}
+
+func (p *process) setReady(addr string, ready bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ready = ready
+	if ready {
+		p.ups.Set(p.name, &url.URL{Scheme: "http", Host: addr})
+	} else {
+		p.ups.Remove(p.name)
+	}
+}
+
+// Ready reports whether the process is up and listening.
+func (p *process) Ready() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ready
+}
+
+// Kill sends SIGKILL to the running process, as a crash would.
+func (p *process) Kill() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return fmt.Errorf("%s is not running", p.name)
+	}
+	return p.cmd.Process.Signal(syscall.SIGKILL)
+}
+
+// Restarts counts how often the process was restarted.
+func (p *process) Restarts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}
+
+func waitListening(ctx context.Context, addr string, exited <-chan error) error {
+	deadline := time.After(30 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return conn.Close()
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("exited before listening: %w", err)
+		case <-deadline:
+			return fmt.Errorf("not listening on %s after 30s", addr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// prefixWriter writes each line from a child process with its name in front,
+// as docker compose does.
+func prefixWriter(out io.Writer, name string) *io.PipeWriter {
+	r, w := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			fmt.Fprintf(out, "%-16s| %s\n", name, sc.Text())
+		}
+		io.Copy(io.Discard, r)
+	}()
+	return w
+}

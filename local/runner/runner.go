@@ -1,0 +1,305 @@
+// Package runner stands the whole stack up on one machine without Docker or
+// Kubernetes: Postgres (a private cluster, or DATABASE_URL), Kafka (an embedded
+// 3-broker kfake cluster, or KAFKA_BROKERS), each function of stack.yml built as
+// faas-cli would build it and run as its own process, a gateway with OpenFaaS's
+// HTTP contract, a Kafka connector and a cron connector, and the UI.
+//
+// What is real: the functions' code and build, Postgres, the Kafka protocol,
+// HTTP between every part. What stands in: kfake for Apache Kafka, and small
+// local versions of the OpenFaaS gateway and connectors (see their packages).
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"handler/function/db"
+	"handler/function/local/connector"
+	"handler/function/local/fnbuild"
+	"handler/function/local/gateway"
+	"handler/function/local/pgcluster"
+	"handler/function/local/stack"
+)
+
+// Stack is a running local stack.
+type Stack struct {
+	cfg   Config
+	log   *slog.Logger
+	base  *slog.Logger // without a component: the gateway and connector name themselves
+	stack *stack.Stack
+
+	DatabaseURL string
+	Brokers     []string
+	GatewayURL  string
+
+	pg        *pgcluster.Cluster
+	kafka     *embeddedKafka
+	processes map[string]*process
+	gateway   *gateway.Gateway
+}
+
+// Start brings every part up, in dependency order, and returns once the
+// gateway accepts calls. Run it under a context that ends the stack; Wait
+// blocks until everything has stopped.
+func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
+	base := slog.New(slog.NewTextHandler(logs, nil))
+	log := base.With("component", "runner")
+	st, err := stack.Load(filepath.Join(cfg.Root, "stack.yml"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{cfg: cfg, log: log, base: base, stack: st, processes: map[string]*process{}}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := s.startPostgres(ctx); err != nil {
+		s.stopServices()
+		return nil, err
+	}
+	if err := s.startKafka(ctx); err != nil {
+		s.stopServices()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) startPostgres(ctx context.Context) error {
+	s.DatabaseURL = s.cfg.DatabaseURL
+	if s.DatabaseURL == "" {
+		start := time.Now()
+		pg, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(s.cfg.StateDir, "postgres"), Port: s.cfg.PostgresPort, Durable: true})
+		if err != nil {
+			return err
+		}
+		s.pg = pg
+		if err := pg.CreateDatabase(ctx, "payments", ""); err != nil && !strings.Contains(err.Error(), "already exists") {
+			return err
+		}
+		s.DatabaseURL = pg.URL("payments")
+		s.log.Info("postgres started", "url", s.DatabaseURL, "took", time.Since(start).Round(time.Millisecond))
+	}
+	applied, err := db.Migrate(ctx, s.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	s.log.Info("database migrated", "applied", applied)
+	return nil
+}
+
+func (s *Stack) startKafka(ctx context.Context) error {
+	s.Brokers = s.cfg.KafkaBrokers
+	if len(s.Brokers) == 0 {
+		s.kafka = &embeddedKafka{dir: filepath.Join(s.cfg.StateDir, "kafka"), ports: s.cfg.KafkaPorts}
+		if err := s.kafka.Start(); err != nil {
+			return err
+		}
+		s.Brokers = s.kafka.Brokers()
+		s.log.Info("embedded kafka started", "brokers", strings.Join(s.Brokers, ","))
+	}
+	var topics []string
+	for _, fn := range s.stack.Sorted() {
+		topics = append(topics, fn.Topics()...)
+	}
+	// Waits with backoff for a slow broker instead of crashing (the original
+	// stand's start-up race).
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	replication := int16(min(3, len(s.Brokers)))
+	if err := connector.EnsureTopics(ctx, s.Brokers, topics, s.cfg.Partitions, replication); err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	return nil
+}
+
+// Run builds and starts the functions, the gateway and the connectors, and
+// blocks until ctx ends and everything has stopped.
+func (s *Stack) Run(ctx context.Context, ready func()) error {
+	defer s.stopServices()
+	start := time.Now()
+	binaries, err := fnbuild.BuildAll(ctx, s.cfg.Root, s.stack, s.cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("build functions: %w", err)
+	}
+	s.log.Info("functions built", "took", time.Since(start).Round(time.Millisecond))
+	secrets, err := s.writeSecrets()
+	if err != nil {
+		return err
+	}
+
+	ups := &gateway.Upstreams{}
+	for _, fn := range s.stack.Sorted() {
+		s.processes[fn.Name] = &process{
+			name: fn.Name, binary: binaries[fn.Name], env: s.functionEnv(fn, secrets),
+			ups: ups, log: s.log, out: os.Stderr,
+		}
+	}
+	gw, err := gateway.New(gateway.Config{
+		Addr:      s.cfg.GatewayAddr,
+		Functions: s.stack.Sorted(),
+		Upstream:  ups.Lookup,
+		Ready:     func(name string) bool { return s.processes[name] != nil && s.processes[name].Ready() },
+	}, s.base)
+	if err != nil {
+		return err
+	}
+	s.gateway = gw
+	s.GatewayURL = "http://" + s.cfg.GatewayAddr
+	conn, err := connector.New(connector.Config{
+		Brokers:    s.Brokers,
+		GatewayURL: s.GatewayURL,
+		Functions:  s.stack.Sorted(),
+		CronEvery:  s.cfg.RelayEvery,
+		Tap: func(r connector.Record) {
+			headers := make(map[string]string, len(r.Headers))
+			for _, h := range r.Headers {
+				headers[h.Key] = string(h.Value)
+			}
+			gw.Events().Publish(gateway.EventFromRecord(r.Topic, r.Partition, r.Offset, r.Key, r.Value, headers, r.Timestamp))
+		},
+		Logger: s.base,
+	})
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	funcCtx, stopFunctions := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFunctions()
+	for _, p := range s.processes {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.run(funcCtx) }()
+	}
+	gwCtx, stopGateway := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopGateway()
+	go func() { errs <- gw.Run(gwCtx) }()
+	connCtx, stopConnector := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConnector()
+	connDone := make(chan error, 1)
+	go func() { connDone <- conn.Run(connCtx) }()
+
+	if err := s.waitFunctions(ctx); err != nil {
+		return err
+	}
+	s.log.Info("stack ready", "gateway", s.GatewayURL, "brokers", strings.Join(s.Brokers, ","), "database", s.DatabaseURL, "took", time.Since(start).Round(time.Millisecond))
+	if ready != nil {
+		ready()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	case runErr = <-connDone:
+	}
+	// Stop in reverse order: no new events, then no new calls, then the functions.
+	s.log.Info("stopping")
+	stopConnector()
+	if err := <-connDone; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
+		runErr = err
+	}
+	stopGateway()
+	stopFunctions()
+	wg.Wait()
+	return runErr
+}
+
+func (s *Stack) waitFunctions(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		missing := []string{}
+		for name, p := range s.processes {
+			if !p.Ready() {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("functions not ready after a minute: %s", strings.Join(missing, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// writeSecrets puts the OpenFaaS secrets where the functions read them.
+func (s *Stack) writeSecrets() (string, error) {
+	dir := filepath.Join(s.cfg.StateDir, "secrets")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "payments-db-url"), []byte(s.DatabaseURL), 0o600); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// functionEnv is the function's stack.yml environment, with the runner's own
+// value for any variable the stack declares and is set in the runner's
+// environment, and with the local addresses of Kafka and the secrets.
+func (s *Stack) functionEnv(fn stack.Function, secrets string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=UTC"}
+	for k, v := range fn.Environment {
+		if override, ok := s.cfg.FunctionEnv[k]; ok {
+			v = override
+		}
+		env = append(env, k+"="+v)
+	}
+	if _, ok := fn.Environment["KAFKA_BROKERS"]; ok {
+		env = append(env, "KAFKA_BROKERS="+strings.Join(s.Brokers, ","))
+	}
+	return append(env, "OPENFAAS_SECRETS_DIR="+secrets)
+}
+
+// Kill crashes a function's process (kill -9); the runner restarts it.
+func (s *Stack) Kill(function string) error {
+	p, ok := s.processes[function]
+	if !ok {
+		return fmt.Errorf("no function %s", function)
+	}
+	return p.Kill()
+}
+
+// Restarts counts the restarts of a function's process.
+func (s *Stack) Restarts(function string) int { return s.processes[function].Restarts() }
+
+// StopKafka stops the embedded Kafka cluster, keeping its data.
+func (s *Stack) StopKafka() error {
+	if s.kafka == nil {
+		return errors.New("kafka is not embedded")
+	}
+	s.kafka.Stop()
+	return nil
+}
+
+// StartKafka starts the embedded Kafka cluster again from its data.
+func (s *Stack) StartKafka() error {
+	if s.kafka == nil {
+		return errors.New("kafka is not embedded")
+	}
+	return s.kafka.Start()
+}
+
+func (s *Stack) stopServices() {
+	if s.kafka != nil {
+		s.kafka.Stop()
+	}
+	if s.pg != nil {
+		if err := s.pg.Stop(); err != nil {
+			s.log.Error("stop postgres", "err", err)
+		}
+	}
+}
