@@ -273,6 +273,9 @@ func (s *Stack) Kill(function string) error {
 	return p.Kill()
 }
 
+// Ready reports whether a function's process is up.
+func (s *Stack) Ready(function string) bool { return s.processes[function].Ready() }
+
 // Restarts counts the restarts of a function's process.
 func (s *Stack) Restarts(function string) int { return s.processes[function].Restarts() }
 

@@ -1,0 +1,359 @@
+//go:build integration
+
+package runner_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"handler/function/functions/pkg/payment"
+	"handler/function/local/connector"
+	"handler/function/local/runner"
+	"handler/function/local/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+// fixture is one running local stack shared by the scenarios below, which run
+// in order: each uses its own users, so counts never mix.
+type fixture struct {
+	stack *runner.Stack
+	db    *pgxpool.Pool
+}
+
+func mustStack(t *testing.T) *fixture {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := os.MkdirTemp("", "payments-runner-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(state) })
+	cfg := runner.Config{
+		Root:        root,
+		StateDir:    state,
+		GatewayAddr: fmt.Sprintf("127.0.0.1:%d", testenv.MustFreePort(t)),
+		DatabaseURL: testenv.MustDatabase(t),
+		KafkaPorts:  []int{testenv.MustFreePort(t), testenv.MustFreePort(t), testenv.MustFreePort(t)},
+		Partitions:  3,
+		RelayEvery:  time.Second,
+		FunctionEnv: map[string]string{
+			// A short random delay keeps payments in flight for the crash test.
+			"PAYMENT_PROVIDER_MIN_DELAY": "0",
+			"PAYMENT_PROVIDER_MAX_DELAY": "1s",
+			"PUBLISH_TIMEOUT":            "1s",
+		},
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := runner.Start(ctx, cfg, logs)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("stack stopped before it was ready: %v\n%s", err, logs.String())
+	case <-time.After(5 * time.Minute):
+		cancel()
+		t.Fatalf("stack not ready\n%s", logs.String())
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("stack stopped with: %v", err)
+		}
+	})
+	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return &fixture{stack: s, db: pool}
+}
+
+func TestLocalStack(t *testing.T) {
+	f := mustStack(t)
+
+	t.Run("200 payments reach a final state, about 80 % completed", func(t *testing.T) {
+		users := f.createMany(t, 200, 16)
+		states := f.waitFinal(t, users, 200)
+		completed := states[payment.Completed]
+		t.Logf("completed %d, rejected %d", completed, states[payment.Rejected])
+		if completed < 140 || completed > 180 {
+			t.Fatalf("%d of 200 completed, want about 80 %%", completed)
+		}
+		f.assertAppliedOnce(t, users)
+	})
+
+	t.Run("process-payment killed mid-flight: nothing lost, nothing applied twice", func(t *testing.T) {
+		before := f.stack.Restarts("process-payment")
+		var users []uuid.UUID
+		for kill := 1; kill <= 3; kill++ {
+			users = append(users, f.createMany(t, 40, 8)...)
+			if err := f.stack.Kill("process-payment"); err != nil {
+				t.Fatal(err)
+			}
+			f.waitRestarts(t, "process-payment", before+kill)
+		}
+		f.waitFinal(t, users, 120)
+		f.assertAppliedOnce(t, users)
+	})
+
+	t.Run("kafka down: creates succeed and complete once it returns", func(t *testing.T) {
+		if err := f.stack.StopKafka(); err != nil {
+			t.Fatal(err)
+		}
+		users := f.createMany(t, 30, 10)
+		var pending int
+		if err := f.db.QueryRow(context.Background(), `SELECT count(*) FROM outbox o JOIN payments p ON p.payment_id::text = o.message_key
+			WHERE o.published IS NULL AND p.user_id = ANY($1)`, users).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d of 30 events waited in the outbox while Kafka was down", pending)
+		if pending == 0 {
+			t.Fatal("no event waited in the outbox: was Kafka really down?")
+		}
+		if err := f.stack.StartKafka(); err != nil {
+			t.Fatal(err)
+		}
+		f.waitFinal(t, users, 30)
+		f.assertAppliedOnce(t, users)
+	})
+
+	t.Run("a poison record is dead-lettered and nothing stalls", func(t *testing.T) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(f.stack.Brokers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		poison := &kgo.Record{Topic: "payments", Key: []byte("poison"), Value: []byte("this is not a CloudEvent")}
+		if err := cl.ProduceSync(context.Background(), poison).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		users := f.createMany(t, 10, 5)
+		f.waitFinal(t, users, 10)
+
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			letters, err := connector.ListDeadLetters(context.Background(), f.stack.Brokers, "payments.dlq")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range letters {
+				if string(l.Key) == "poison" {
+					if l.Status != http.StatusBadRequest || l.Function != "process-payment" || l.Attempts != 1 {
+						t.Fatalf("dead letter %+v: want status 400 from process-payment after 1 attempt", l)
+					}
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("poison record not in payments.dlq (%d letters)", len(letters))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}
+
+// waitRestarts waits until the supervisor has restarted function n times in all.
+func (f *fixture) waitRestarts(t *testing.T, function string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for f.stack.Restarts(function) < n || !f.stack.Ready(function) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s restarted %d times, want %d", function, f.stack.Restarts(function), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// createMany creates n payments, each for a new user, with the given
+// concurrency, and returns the users.
+func (f *fixture) createMany(t *testing.T, n, concurrency int) []uuid.UUID {
+	t.Helper()
+	users := make([]uuid.UUID, n)
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range users {
+		users[i] = uuid.New()
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			body := fmt.Sprintf(`{"userId":%q,"accountNumber":"40817810099910004312","amount":"%d.%02d","description":"e2e"}`, users[i], 1+i, i%100)
+			resp, err := http.Post(f.stack.GatewayURL+"/function/create-payment", "application/json", strings.NewReader(body))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			msg, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusCreated {
+				errs <- fmt.Errorf("create: %d %s", resp.StatusCode, msg)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return users
+}
+
+// waitFinal waits until the users' want payments have all left pending and
+// returns the count per state.
+func (f *fixture) waitFinal(t *testing.T, users []uuid.UUID, want int) map[payment.State]int {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		rows, err := f.db.Query(context.Background(), `SELECT state, count(*) FROM payments WHERE user_id = ANY($1) GROUP BY state`, users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		states := map[payment.State]int{}
+		total := 0
+		for rows.Next() {
+			var state string
+			var n int
+			if err := rows.Scan(&state, &n); err != nil {
+				t.Fatal(err)
+			}
+			states[payment.State(state)] = n
+			total += n
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+		if total != want {
+			t.Fatalf("%d payments stored, want %d", total, want)
+		}
+		if states[payment.Pending] == 0 {
+			return states
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still pending after 3 minutes: %v", states)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// assertAppliedOnce checks that each payment holds the first result published
+// for it: a second application would have overwritten processed and details.
+func (f *fixture) assertAppliedOnce(t *testing.T, users []uuid.UUID) {
+	t.Helper()
+	type applied struct {
+		processed time.Time
+		details   string
+	}
+	stored := map[string]applied{}
+	rows, err := f.db.Query(context.Background(), `SELECT payment_id::text, processed, ext_payment_details FROM payments WHERE user_id = ANY($1)`, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id, details string
+	var processed time.Time
+	_, err = pgx.ForEachRow(rows, []any{&id, &processed, &details}, func() error {
+		stored[id] = applied{processed.UTC(), details}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := map[string]applied{}
+	for _, rec := range mustReadAll(t, f.stack.Brokers, "paymentsResults") {
+		id := string(rec.Key)
+		if _, ours := stored[id]; !ours {
+			continue
+		}
+		if _, seen := first[id]; seen {
+			continue // a redelivered result: the first one must have won
+		}
+		var ce struct {
+			Data payment.Result `json:"data"`
+		}
+		if err := json.Unmarshal(rec.Value, &ce); err != nil {
+			t.Fatal(err)
+		}
+		first[id] = applied{ce.Data.Processed.UTC().Truncate(time.Microsecond), ce.Data.Details}
+	}
+	for id, got := range stored {
+		want, ok := first[id]
+		if !ok {
+			t.Fatalf("payment %s is final but no result was published for it", id)
+		}
+		if !got.processed.Equal(want.processed) || got.details != want.details {
+			t.Fatalf("payment %s holds %v %q, but the first result was %v %q", id, got.processed, got.details, want.processed, want.details)
+		}
+	}
+}
+
+// mustReadAll reads every record of topic, partition by partition in offset order.
+func mustReadAll(t *testing.T, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	idle := 0
+	for idle < 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fetches := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fetches.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
+		if n == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+	}
+	return out
+}
+
+// syncBuffer collects the stack's logs for a failure message.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
