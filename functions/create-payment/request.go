@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	handler "github.com/openfaas/templates-sdk/go-http"
@@ -44,6 +45,11 @@ func decodeRequest(req handler.Request, max payment.Amount) (payment.Request, st
 			Fields: map[string]string{"Idempotency-Key": "must be at most 255 printable characters"}}
 	}
 
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD and store
+	// text the client never sent.
+	if !utf8.Valid(req.Body) {
+		return payment.Request{}, "", payment.Errorf(payment.EINVALID, "request body must be valid UTF-8")
+	}
 	var b body
 	dec := json.NewDecoder(bytes.NewReader(req.Body))
 	dec.DisallowUnknownFields()

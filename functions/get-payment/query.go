@@ -52,7 +52,8 @@ func parseQuery(raw string, maxWait time.Duration) (query, error) {
 		}
 		if values.Has("wait") {
 			secs, err := strconv.Atoi(values.Get("wait"))
-			if err != nil || secs < 0 || time.Duration(secs)*time.Second > maxWait {
+			// Compared in seconds: a huge value must not overflow the Duration into range.
+			if err != nil || secs < 0 || secs > int(maxWait/time.Second) {
 				fields["wait"] = "must be whole seconds from 0 to " + strconv.Itoa(int(maxWait/time.Second))
 			}
 			q.Wait = time.Duration(secs) * time.Second

@@ -57,12 +57,13 @@ type errorDetail struct {
 // logged and hidden from the client; the rest are the client's business and are
 // not logged.
 func Error(log *slog.Logger, err error) handler.Response {
+	status := Status(err)
 	detail := errorDetail{Code: payment.EINTERNAL, Message: "internal error"}
 	var e *payment.Error
-	if errors.As(err, &e) && e.Code != payment.EINTERNAL {
+	// A code missing from the table answers 500 and is hidden like EINTERNAL.
+	if errors.As(err, &e) && status != http.StatusInternalServerError {
 		detail = errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}
 	}
-	status := Status(err)
 	switch {
 	case status >= 500 && status != http.StatusServiceUnavailable:
 		log.Error("internal error", "err", err)

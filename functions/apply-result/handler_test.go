@@ -1,0 +1,264 @@
+package function
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"handler/function/functions/pkg/config"
+	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/memory"
+	"handler/function/functions/pkg/payment"
+	"handler/function/functions/pkg/storetest"
+)
+
+var testNow = time.Date(2026, 11, 25, 15, 4, 5, 123456000, time.UTC)
+
+func newTestService(s store) *service {
+	return &service{store: s, log: slog.New(slog.DiscardHandler)}
+}
+
+// MustPending stores a new pending payment.
+func MustPending(tb testing.TB, s *memory.Store) payment.Payment {
+	tb.Helper()
+	p := storetest.MustPayment(tb, uuid.New(), "125.50", testNow)
+	storetest.MustCreate(tb, s, p)
+	return p
+}
+
+func MustGet(tb testing.TB, s *memory.Store, p payment.Payment) payment.Payment {
+	tb.Helper()
+	got, err := s.GetPayment(tb.Context(), p.ID, p.UserID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return got
+}
+
+func result(id uuid.UUID, success bool, processed time.Time) payment.Result {
+	return payment.Result{PaymentID: id, Success: success, Details: fmt.Sprint("details ", success), Processed: processed}
+}
+
+// The three shapes an event arrives in over HTTP.
+
+func binaryRequest(e cloudevents.Event) handler.Request {
+	h := http.Header{}
+	h.Set("Ce-Specversion", e.SpecVersion())
+	h.Set("Ce-Id", e.ID())
+	h.Set("Ce-Source", e.Source())
+	h.Set("Ce-Type", e.Type())
+	h.Set("Ce-Subject", e.Subject())
+	h.Set("Ce-Time", e.Time().Format(time.RFC3339Nano))
+	h.Set("Ce-Partitionkey", fmt.Sprint(e.Extensions()[events.PartitionKey]))
+	h.Set("Content-Type", e.DataContentType())
+	return handler.Request{Method: http.MethodPost, Header: h, Body: e.Data()}
+}
+
+func MustStructuredRequest(tb testing.TB, e cloudevents.Event, contentType string) handler.Request {
+	tb.Helper()
+	body, err := json.Marshal(e)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return handler.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": {contentType}}, Body: body}
+}
+
+type errorJSON struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func MustDecodeError(tb testing.TB, resp handler.Response) errorJSON {
+	tb.Helper()
+	var body errorJSON
+	if err := json.Unmarshal(resp.Body, &body); err != nil || body.Error.Code == "" {
+		tb.Fatalf("status %d, body %s is not a JSON error (%v)", resp.StatusCode, resp.Body, err)
+	}
+	return body
+}
+
+func TestApplyResult(t *testing.T) {
+	shapes := map[string]func(tb testing.TB, e cloudevents.Event) handler.Request{
+		"binary": func(_ testing.TB, e cloudevents.Event) handler.Request { return binaryRequest(e) },
+		"structured": func(tb testing.TB, e cloudevents.Event) handler.Request {
+			return MustStructuredRequest(tb, e, "application/cloudevents+json")
+		},
+		"structured as text/plain": func(tb testing.TB, e cloudevents.Event) handler.Request {
+			return MustStructuredRequest(tb, e, "text/plain")
+		},
+	}
+	for name, shape := range shapes {
+		for _, success := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s success=%v", name, success), func(t *testing.T) {
+				st := memory.New()
+				p := MustPending(t, st)
+				r := result(p.ID, success, testNow.Add(7*time.Second))
+				resp := newTestService(st).handle(t.Context(), shape(t, events.Processed(r)))
+				want := payment.Rejected
+				if success {
+					want = payment.Completed
+				}
+				var answered payment.Payment
+				if err := json.Unmarshal(resp.Body, &answered); err != nil || resp.StatusCode != http.StatusOK || answered.State != want {
+					t.Fatalf("%d %s (%v), want %s", resp.StatusCode, resp.Body, err, want)
+				}
+				got := MustGet(t, st, p)
+				if got.State != want || got.Processed == nil || !got.Processed.Equal(r.Processed) ||
+					got.ExtPaymentDetails == nil || *got.ExtPaymentDetails != r.Details {
+					t.Fatalf("stored %+v after %+v", got, r)
+				}
+			})
+		}
+	}
+}
+
+func TestApplyResultDuplicateChangesNothing(t *testing.T) {
+	st := memory.New()
+	p := MustPending(t, st)
+	s := newTestService(st)
+	first := result(p.ID, true, testNow.Add(time.Second))
+	if resp := s.handle(t.Context(), binaryRequest(events.Processed(first))); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first: %d %s", resp.StatusCode, resp.Body)
+	}
+	before := MustGet(t, st, p)
+
+	// A redelivery, and a late recomputation with another time and details.
+	late := first
+	late.Processed, late.Details = testNow.Add(time.Hour), "recomputed"
+	for _, r := range []payment.Result{first, late} {
+		resp := s.handle(t.Context(), MustStructuredRequest(t, events.Processed(r), "text/plain"))
+		var answered payment.Payment
+		if err := json.Unmarshal(resp.Body, &answered); err != nil || resp.StatusCode != http.StatusOK || answered.State != payment.Completed {
+			t.Fatalf("duplicate: %d %s (%v)", resp.StatusCode, resp.Body, err)
+		}
+		if after := MustGet(t, st, p); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("a duplicate changed the payment:\n%+v\n%+v", before, after)
+		}
+	}
+}
+
+func TestApplyResultContraryIsPermanent(t *testing.T) {
+	st := memory.New()
+	p := MustPending(t, st)
+	s := newTestService(st)
+	if resp := s.handle(t.Context(), binaryRequest(events.Processed(result(p.ID, false, testNow)))); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first: %d %s", resp.StatusCode, resp.Body)
+	}
+	before := MustGet(t, st, p)
+	resp := s.handle(t.Context(), binaryRequest(events.Processed(result(p.ID, true, testNow.Add(time.Second)))))
+	body := MustDecodeError(t, resp)
+	if resp.StatusCode != http.StatusBadRequest || body.Error.Code != "invalid_request" {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+	}
+	if after := MustGet(t, st, p); fmt.Sprint(after) != fmt.Sprint(before) || after.State != payment.Rejected {
+		t.Fatalf("a contrary result changed the payment:\n%+v\n%+v", before, after)
+	}
+}
+
+func TestApplyResultUnknownPaymentIsPermanent(t *testing.T) {
+	st := memory.New()
+	MustPending(t, st)
+	unknown := uuid.New()
+	resp := newTestService(st).handle(t.Context(), binaryRequest(events.Processed(result(unknown, true, testNow))))
+	body := MustDecodeError(t, resp)
+	if resp.StatusCode != http.StatusBadRequest || body.Error.Code != "invalid_request" {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+func TestApplyResultStoreOutageIsTransient(t *testing.T) {
+	st := memory.New()
+	p := MustPending(t, st)
+	st.Fail = payment.Unavailable("database", errors.New("connection refused"))
+	resp := newTestService(st).handle(t.Context(), binaryRequest(events.Processed(result(p.ID, true, testNow))))
+	body := MustDecodeError(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
+	}
+	st.Fail = nil
+	if got := MustGet(t, st, p); got.State != payment.Pending {
+		t.Fatalf("state %s after an outage", got.State)
+	}
+}
+
+func TestApplyResultRejectsBadEvents(t *testing.T) {
+	st := memory.New()
+	p := MustPending(t, st)
+	good := result(p.ID, true, testNow)
+	withData := func(change func(m map[string]any)) cloudevents.Event {
+		e := events.Processed(good)
+		var m map[string]any
+		if err := json.Unmarshal(e.Data(), &m); err != nil {
+			t.Fatal(err)
+		}
+		change(m)
+		if err := e.SetData(cloudevents.ApplicationJSON, m); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	otherSubject := events.Processed(good)
+	otherSubject.SetSubject(uuid.NewString())
+	noSource := binaryRequest(events.Processed(good))
+	noSource.Header.Del("Ce-Source")
+
+	tests := map[string]handler.Request{
+		"created event":              MustStructuredRequest(t, events.Created(p), "text/plain"),
+		"not a CloudEvent":           {Method: http.MethodPost, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("{")},
+		"empty body":                 {Method: http.MethodPost, Header: http.Header{}},
+		"no source":                  noSource,
+		"subject is another payment": MustStructuredRequest(t, otherSubject, "application/cloudevents+json"),
+		"no processed time":          MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "processed") }), "text/plain"),
+		"success not a boolean":      MustStructuredRequest(t, withData(func(m map[string]any) { m["success"] = "true" }), "text/plain"),
+		"unknown field":              MustStructuredRequest(t, withData(func(m map[string]any) { m["amount"] = "1.00" }), "text/plain"),
+		"no paymentId":               MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "paymentId") }), "text/plain"),
+	}
+	s := newTestService(st)
+	for name, req := range tests {
+		t.Run(name, func(t *testing.T) {
+			resp := s.handle(t.Context(), req)
+			body := MustDecodeError(t, resp)
+			if resp.StatusCode != http.StatusBadRequest || body.Error.Code != "invalid_request" {
+				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+			}
+			if got := MustGet(t, st, p); got.State != payment.Pending {
+				t.Fatalf("a bad event changed the state to %s", got.State)
+			}
+		})
+	}
+}
+
+func TestApplyResultMethodNotAllowed(t *testing.T) {
+	st := memory.New()
+	p := MustPending(t, st)
+	req := binaryRequest(events.Processed(result(p.ID, true, testNow)))
+	req.Method = http.MethodGet
+	resp := newTestService(st).handle(t.Context(), req)
+	body := MustDecodeError(t, resp)
+	if resp.StatusCode != http.StatusMethodNotAllowed || body.Error.Code != "method_not_allowed" || resp.Header.Get("Allow") != http.MethodPost {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
+	}
+	if got := MustGet(t, st, p); got.State != payment.Pending {
+		t.Fatalf("a GET changed the state to %s", got.State)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	c, err := LoadConfig(config.New(config.Map(map[string]string{"DATABASE_URL": "postgres://x"})))
+	if err != nil || c.DatabaseURL != "postgres://x" {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	if _, err := LoadConfig(config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": t.TempDir()}))); err == nil {
+		t.Fatal("LoadConfig without a database accepted it")
+	}
+}

@@ -1,0 +1,113 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+
+	"handler/function/functions/pkg/memory"
+	"handler/function/functions/pkg/outbox"
+	"handler/function/functions/pkg/storetest"
+)
+
+var testNow = time.Date(2026, 11, 25, 15, 4, 5, 123456000, time.UTC)
+
+// fakePublisher records the ids it published and fails for the ids in fail.
+type fakePublisher struct {
+	mu   sync.Mutex
+	sent []string
+	fail map[string]bool
+}
+
+func (f *fakePublisher) Publish(_ context.Context, _, _ string, e cloudevents.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail[e.ID()] {
+		return errors.New("broker said no")
+	}
+	f.sent = append(f.sent, e.ID())
+	return nil
+}
+
+func (f *fakePublisher) published() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := slices.Clone(f.sent)
+	slices.Sort(out)
+	return out
+}
+
+func MustFill(tb testing.TB, st *memory.Store, n int) []string {
+	tb.Helper()
+	var ids []string
+	for range n {
+		ids = append(ids, storetest.MustCreate(tb, st, storetest.MustPayment(tb, uuid.New(), "1", testNow)))
+	}
+	return ids
+}
+
+func TestPublishNowSendsOnlyTheGivenEvents(t *testing.T) {
+	st := memory.New()
+	ids := MustFill(t, st, 3)
+	pub := &fakePublisher{}
+	r := &outbox.Relay{Store: st, Publisher: pub}
+	n, err := r.PublishNow(t.Context(), ids[1])
+	if err != nil || n != 1 || !slices.Equal(pub.published(), []string{ids[1]}) {
+		t.Fatalf("PublishNow = %d, %v; published %v", n, err, pub.published())
+	}
+	// Already published: a second call finds nothing to send.
+	if n, err := r.PublishNow(t.Context(), ids[1]); err != nil || n != 0 {
+		t.Fatalf("PublishNow again = %d, %v", n, err)
+	}
+}
+
+func TestDrainPublishesEverythingInBatches(t *testing.T) {
+	st := memory.New()
+	ids := MustFill(t, st, 7)
+	slices.Sort(ids)
+	pub := &fakePublisher{}
+	n, err := (&outbox.Relay{Store: st, Publisher: pub, BatchSize: 3}).Drain(t.Context())
+	if err != nil || n != 7 || !slices.Equal(pub.published(), ids) {
+		t.Fatalf("Drain = %d, %v; published %v, want %v", n, err, pub.published(), ids)
+	}
+}
+
+func TestDrainStopsAtAFailureAndKeepsTheFailedEvent(t *testing.T) {
+	st := memory.New()
+	ids := MustFill(t, st, 4)
+	pub := &fakePublisher{fail: map[string]bool{ids[2]: true}}
+	r := &outbox.Relay{Store: st, Publisher: pub}
+	n, err := r.Drain(t.Context())
+	if err == nil || n != 3 {
+		t.Fatalf("Drain = %d, %v; want 3 and an error", n, err)
+	}
+	pub.mu.Lock()
+	pub.fail = nil
+	pub.mu.Unlock()
+	n, err = r.Drain(t.Context())
+	if err != nil || n != 1 {
+		t.Fatalf("second Drain = %d, %v; want the failed event", n, err)
+	}
+	all := slices.Clone(ids)
+	slices.Sort(all)
+	if !slices.Equal(pub.published(), all) {
+		t.Fatalf("published %v, want each of %v once", pub.published(), all)
+	}
+}
+
+func TestDrainEndsWithItsContext(t *testing.T) {
+	st := memory.New()
+	MustFill(t, st, 2)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	n, err := (&outbox.Relay{Store: st, Publisher: &fakePublisher{}}).Drain(ctx)
+	if n != 0 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Drain = %d, %v; want 0, context.Canceled", n, err)
+	}
+}

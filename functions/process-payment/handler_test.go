@@ -1,0 +1,331 @@
+package function
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"handler/function/functions/pkg/config"
+	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/payment"
+)
+
+const testTopic = "results-test"
+
+var testNow = time.Date(2026, 11, 25, 15, 4, 5, 123456000, time.UTC)
+
+type published struct {
+	topic, key string
+	event      cloudevents.Event
+}
+
+// fakePublisher records what it is asked to publish, and fails with err when set.
+type fakePublisher struct {
+	mu   sync.Mutex
+	sent []published
+	err  error
+}
+
+func (f *fakePublisher) Publish(_ context.Context, topic, key string, e cloudevents.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.sent = append(f.sent, published{topic, key, e})
+	return nil
+}
+
+func (f *fakePublisher) published() []published {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sent)
+}
+
+// newTestService has an instant provider that accepts with the given rate, and
+// a clock that moves a second per call.
+func newTestService(rate float64, pub *fakePublisher) *service {
+	prov := Provider{SuccessRate: rate}
+	now := testNow
+	return &service{
+		cfg:       Config{ResultsTopic: testTopic, Provider: prov},
+		provider:  prov,
+		publisher: func(context.Context) (resultPublisher, error) { return pub, nil },
+		log:       slog.New(slog.DiscardHandler),
+		now:       func() time.Time { now = now.Add(time.Second); return now },
+	}
+}
+
+func newPayment(id uuid.UUID) payment.Payment {
+	return payment.New(id, payment.Request{
+		UserID:        uuid.MustParse("5d1f7a58-3c1e-4e0c-8a57-0f6f2f1f3b11"),
+		AccountNumber: "40817810099910004312", Amount: payment.MustParseAmount("125.50"), Description: "Rent",
+	}, testNow)
+}
+
+// The three shapes an event arrives in over HTTP.
+
+func binaryRequest(e cloudevents.Event) handler.Request {
+	h := http.Header{}
+	h.Set("Ce-Specversion", e.SpecVersion())
+	h.Set("Ce-Id", e.ID())
+	h.Set("Ce-Source", e.Source())
+	h.Set("Ce-Type", e.Type())
+	h.Set("Ce-Subject", e.Subject())
+	h.Set("Ce-Time", e.Time().Format(time.RFC3339Nano))
+	h.Set("Ce-Partitionkey", fmt.Sprint(e.Extensions()[events.PartitionKey]))
+	h.Set("Content-Type", e.DataContentType())
+	return handler.Request{Method: http.MethodPost, Header: h, Body: e.Data()}
+}
+
+func MustStructuredRequest(tb testing.TB, e cloudevents.Event, contentType string) handler.Request {
+	tb.Helper()
+	body, err := json.Marshal(e)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return handler.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": {contentType}}, Body: body}
+}
+
+type errorJSON struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func MustDecodeError(tb testing.TB, resp handler.Response) errorJSON {
+	tb.Helper()
+	var body errorJSON
+	if err := json.Unmarshal(resp.Body, &body); err != nil || body.Error.Code == "" {
+		tb.Fatalf("status %d, body %s is not a JSON error (%v)", resp.StatusCode, resp.Body, err)
+	}
+	return body
+}
+
+func TestProcessPublishesTheResult(t *testing.T) {
+	p := newPayment(uuid.MustParse("0b6c6f0e-1f57-4b38-9d2b-6a0a5c1c9f10"))
+	created := events.Created(p)
+	requests := map[string]handler.Request{
+		"binary":                   binaryRequest(created),
+		"structured":               MustStructuredRequest(t, created, "application/cloudevents+json"),
+		"structured as text/plain": MustStructuredRequest(t, created, "text/plain"),
+	}
+	for name, req := range requests {
+		t.Run(name, func(t *testing.T) {
+			pub := &fakePublisher{}
+			s := newTestService(0.8, pub)
+			resp := s.handle(t.Context(), req)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+			}
+			sent := pub.published()
+			if len(sent) != 1 {
+				t.Fatalf("published %d events, want 1", len(sent))
+			}
+			m := sent[0]
+			if m.topic != testTopic || m.key != p.ID.String() || m.event.Type() != payment.EventProcessed ||
+				m.event.Source() != events.SourceProcessPayment || m.event.Subject() != p.ID.String() {
+				t.Fatalf("published %s to %s with key %s", m.event, m.topic, m.key)
+			}
+			result, err := events.ProcessedResult(m.event)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := s.provider.Decide(p.ID)
+			if result.PaymentID != p.ID || result.Success != want.Success || result.Details != want.Details ||
+				!result.Processed.Equal(testNow.Add(time.Second)) {
+				t.Fatalf("result = %+v, want %+v", result, want)
+			}
+			var answered payment.Result
+			if err := json.Unmarshal(resp.Body, &answered); err != nil || answered.PaymentID != p.ID || answered.Success != want.Success {
+				t.Fatalf("answer %s (%v)", resp.Body, err)
+			}
+		})
+	}
+}
+
+func TestProcessRedeliveryGivesTheSameOutcome(t *testing.T) {
+	for _, id := range MustRandomIDs(t, 20) {
+		pub := &fakePublisher{}
+		s := newTestService(0.5, pub)
+		created := events.Created(newPayment(id))
+		for range 3 {
+			if resp := s.handle(t.Context(), MustStructuredRequest(t, created, "text/plain")); resp.StatusCode != http.StatusOK {
+				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+			}
+		}
+		sent := pub.published()
+		if len(sent) != 3 {
+			t.Fatalf("published %d events, want 3", len(sent))
+		}
+		first, err := events.ProcessedResult(sent[0].event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range sent[1:] {
+			again, err := events.ProcessedResult(m.event)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.event.ID() != sent[0].event.ID() || m.key != sent[0].key || again.Success != first.Success || again.Details != first.Details {
+				t.Fatalf("redelivery of %s: %s %+v, first %s %+v", id, m.event.ID(), again, sent[0].event.ID(), first)
+			}
+		}
+	}
+}
+
+func TestProcessFollowsTheSuccessRate(t *testing.T) {
+	for _, rate := range []float64{0, 1} {
+		pub := &fakePublisher{}
+		s := newTestService(rate, pub)
+		for _, id := range MustRandomIDs(t, 10) {
+			if resp := s.handle(t.Context(), binaryRequest(events.Created(newPayment(id)))); resp.StatusCode != http.StatusOK {
+				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+			}
+		}
+		for _, m := range pub.published() {
+			r, err := events.ProcessedResult(m.event)
+			if err != nil || r.Success != (rate == 1) {
+				t.Fatalf("rate %v published %+v, %v", rate, r, err)
+			}
+		}
+	}
+}
+
+func TestProcessAnswers503WhenKafkaIsDown(t *testing.T) {
+	created := events.Created(newPayment(uuid.New()))
+	down := payment.Unavailable("kafka", errors.New("brokers unreachable"))
+	tests := map[string]func(s *service, pub *fakePublisher){
+		"publisher fails": func(_ *service, pub *fakePublisher) { pub.err = down },
+		"publisher cannot be built": func(s *service, _ *fakePublisher) {
+			s.publisher = func(context.Context) (resultPublisher, error) { return nil, down }
+		},
+	}
+	for name, breakIt := range tests {
+		t.Run(name, func(t *testing.T) {
+			pub := &fakePublisher{}
+			s := newTestService(0.8, pub)
+			breakIt(s, pub)
+			resp := s.handle(t.Context(), binaryRequest(created))
+			body := MustDecodeError(t, resp)
+			if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
+			}
+		})
+	}
+}
+
+func TestProcessStopsWaitingWhenTheCallerLeaves(t *testing.T) {
+	pub := &fakePublisher{}
+	s := newTestService(1, pub)
+	s.provider = Provider{SuccessRate: 1, MinDelay: time.Hour, MaxDelay: time.Hour}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	resp := s.handle(ctx, binaryRequest(events.Created(newPayment(uuid.New()))))
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+	}
+	if sent := pub.published(); len(sent) != 0 {
+		t.Fatalf("published %d events after the caller left", len(sent))
+	}
+}
+
+func TestProcessRejectsBadEvents(t *testing.T) {
+	p := newPayment(uuid.MustParse("0b6c6f0e-1f57-4b38-9d2b-6a0a5c1c9f10"))
+	withData := func(change func(m map[string]any)) cloudevents.Event {
+		e := events.Created(p)
+		var m map[string]any
+		if err := json.Unmarshal(e.Data(), &m); err != nil {
+			t.Fatal(err)
+		}
+		change(m)
+		if err := e.SetData(cloudevents.ApplicationJSON, m); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	otherSubject := events.Created(p)
+	otherSubject.SetSubject(uuid.NewString())
+	noID := binaryRequest(events.Created(p))
+	noID.Header.Del("Ce-Id")
+	textData := binaryRequest(events.Created(p))
+	textData.Header.Set("Content-Type", "text/plain")
+
+	tests := map[string]handler.Request{
+		"unknown type":               MustStructuredRequest(t, events.Processed(payment.Result{PaymentID: p.ID, Success: true, Processed: testNow}), "text/plain"),
+		"not a CloudEvent":           {Method: http.MethodPost, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("payment created")},
+		"empty body":                 {Method: http.MethodPost, Header: http.Header{}},
+		"no event id":                noID,
+		"text data":                  textData,
+		"subject is another payment": MustStructuredRequest(t, otherSubject, "application/cloudevents+json"),
+		"data without user":          MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "userId") }), "text/plain"),
+		"data with zero amount":      MustStructuredRequest(t, withData(func(m map[string]any) { m["amount"] = "0" }), "text/plain"),
+		"data with a bad amount":     MustStructuredRequest(t, withData(func(m map[string]any) { m["amount"] = "1.234" }), "text/plain"),
+		"data with an unknown field": MustStructuredRequest(t, withData(func(m map[string]any) { m["currency"] = "RUB" }), "text/plain"),
+		"data without paymentId":     MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "paymentId") }), "text/plain"),
+	}
+	for name, req := range tests {
+		t.Run(name, func(t *testing.T) {
+			pub := &fakePublisher{}
+			resp := newTestService(0.8, pub).handle(t.Context(), req)
+			body := MustDecodeError(t, resp)
+			if resp.StatusCode != http.StatusBadRequest || body.Error.Code != "invalid_request" {
+				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+			}
+			if sent := pub.published(); len(sent) != 0 {
+				t.Fatalf("published %d events for a bad event", len(sent))
+			}
+		})
+	}
+}
+
+func TestProcessMethodNotAllowed(t *testing.T) {
+	pub := &fakePublisher{}
+	req := binaryRequest(events.Created(newPayment(uuid.New())))
+	req.Method = http.MethodGet
+	resp := newTestService(0.8, pub).handle(t.Context(), req)
+	body := MustDecodeError(t, resp)
+	if resp.StatusCode != http.StatusMethodNotAllowed || body.Error.Code != "method_not_allowed" || resp.Header.Get("Allow") != http.MethodPost {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
+	}
+	if len(pub.published()) != 0 {
+		t.Fatal("a GET published an event")
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	c, err := LoadConfig(config.New(config.Map(map[string]string{"KAFKA_BROKERS": "k:9092"})))
+	want := Provider{SuccessRate: 0.8, MinDelay: 3 * time.Second, MaxDelay: 25 * time.Second}
+	if err != nil || c.Provider != want || c.ResultsTopic != "paymentsResults" || !slices.Equal(c.Brokers, []string{"k:9092"}) {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	instant := map[string]string{"KAFKA_BROKERS": "k:9092", "PAYMENT_PROVIDER_MIN_DELAY": "0", "PAYMENT_PROVIDER_MAX_DELAY": "0s", "PAYMENT_PROVIDER_SUCCESS_RATE": "1"}
+	if c, err := LoadConfig(config.New(config.Map(instant))); err != nil || c.Provider != (Provider{SuccessRate: 1}) {
+		t.Fatalf("instant: %+v, %v", c, err)
+	}
+	bad := []map[string]string{
+		{"KAFKA_BROKERS": "k:9092", "PAYMENT_PROVIDER_SUCCESS_RATE": "1.5"},
+		{"KAFKA_BROKERS": "k:9092", "PAYMENT_PROVIDER_SUCCESS_RATE": "-0.1"},
+		{"KAFKA_BROKERS": "k:9092", "PAYMENT_PROVIDER_SUCCESS_RATE": "most"},
+		{"KAFKA_BROKERS": "k:9092", "PAYMENT_PROVIDER_MIN_DELAY": "10s", "PAYMENT_PROVIDER_MAX_DELAY": "5s"},
+		{"KAFKA_BROKERS": "k:9092", "PAYMENT_PROVIDER_MIN_DELAY": "-1s"},
+		{},
+	}
+	for _, vars := range bad {
+		if _, err := LoadConfig(config.New(config.Map(vars))); err == nil {
+			t.Errorf("LoadConfig(%v) accepted it", vars)
+		}
+	}
+}
