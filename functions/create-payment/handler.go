@@ -54,13 +54,14 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if err != nil {
 		return api.Error(s.log, err)
 	}
-	log := s.log.With("paymentId", stored.ID, "eventId", msg.Event.ID())
+	log := s.log.With("paymentId", stored.ID)
 	if replayed {
 		log.Info("idempotent replay")
 		resp := api.JSON(http.StatusCreated, stored)
 		resp.Header.Set("Idempotent-Replayed", "true")
 		return resp
 	}
+	log = log.With("eventId", msg.Event.ID())
 	s.publish(ctx, log, msg.Event.ID())
 	log.Info("payment created", "amount", stored.Amount)
 	return api.JSON(http.StatusCreated, stored)

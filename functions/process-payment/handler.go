@@ -62,7 +62,7 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 
 	publisher, err := s.publisher(ctx)
 	if err != nil {
-		return api.Error(log, err)
+		return api.Error(log, payment.Unavailable("kafka", err))
 	}
 	out := events.Processed(result)
 	if err := publisher.Publish(ctx, s.cfg.ResultsTopic, p.ID.String(), out); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"handler/function/functions/pkg/api"
 	"handler/function/functions/pkg/lazy"
+	"handler/function/functions/pkg/payment"
 )
 
 // drainer empties the outbox and reports how many events it published.
@@ -45,7 +46,7 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	defer cancel()
 	relay, err := s.relay(ctx)
 	if err != nil {
-		return api.Error(s.log, err)
+		return api.Error(s.log, payment.Unavailable("kafka", err))
 	}
 	n, err := relay.Drain(ctx)
 	if n > 0 {
