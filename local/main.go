@@ -64,7 +64,8 @@ func runStack(ctx context.Context, cfg runner.Config) error {
 		}
 		fmt.Printf("  gateway:   %s  (events: %s/system/events)\n", s.GatewayURL, s.GatewayURL)
 		fmt.Printf("  kafka:     %s\n", strings.Join(s.Brokers, ","))
-		fmt.Printf("  postgres:  %s\n\n", s.DatabaseURL)
+		fmt.Printf("  postgres:  %s\n", s.DatabaseURL)
+		fmt.Printf("  API key:   %s  (send Authorization: Bearer <key>; kept in %s/secrets/payments-api-key)\n\n", s.APIKey, cfg.StateDir)
 	})
 }
 

@@ -44,9 +44,16 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if req.Method != http.MethodPost {
 		return api.MethodNotAllowed(s.log, http.MethodPost)
 	}
+	if err := api.Authorize(req, s.cfg.APIKeys); err != nil {
+		return api.Error(s.log, err)
+	}
 	r, key, err := decodeRequest(req, s.cfg.MaxAmount)
 	if err != nil {
 		return api.Error(s.log, err)
+	}
+	if ok, wait := s.limiter.Allow(r.UserID.String()); !ok {
+		return api.Error(s.log, &payment.Error{Code: payment.ERATELIMITED,
+			Message: "too many payments for this user, retry later", RetryAfter: wait})
 	}
 	p := payment.New(s.newID(), r, s.now())
 	msg := createdMessage(p, s.cfg.PaymentsTopic)

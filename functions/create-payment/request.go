@@ -50,6 +50,9 @@ func decodeRequest(req handler.Request, max payment.Amount) (payment.Request, st
 	if !utf8.Valid(req.Body) {
 		return payment.Request{}, "", payment.Errorf(payment.EINVALID, "request body must be valid UTF-8")
 	}
+	if err := checkKeys(req.Body); err != nil {
+		return payment.Request{}, "", err
+	}
 	var b body
 	dec := json.NewDecoder(bytes.NewReader(req.Body))
 	dec.DisallowUnknownFields()
@@ -101,6 +104,40 @@ func decodeRequest(req handler.Request, max payment.Amount) (payment.Request, st
 		return payment.Request{}, "", payment.InvalidFields(fields)
 	}
 	return r, key, nil
+}
+
+// knownFields are the body's field names, matched exactly: encoding/json
+// alone would also take "USERID" for userId, and the last of duplicate keys.
+var knownFields = map[string]bool{"userId": true, "accountNumber": true, "amount": true, "description": true}
+
+// checkKeys refuses unknown (case included) and repeated top-level keys. A body
+// that is not a JSON object is left to the decoder, which explains better.
+func checkKeys(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	fields := map[string]string{}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		switch {
+		case !knownFields[key]:
+			fields[key] = "is not a known field"
+		case seen[key]:
+			fields[key] = "is given more than once"
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return payment.InvalidFields(fields)
 }
 
 // decodeError explains a JSON decoding failure, naming the field when it can.

@@ -17,6 +17,7 @@ import (
 	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/payment"
 	"handler/function/functions/pkg/postgres"
+	"handler/function/functions/pkg/ratelimit"
 )
 
 const name = "create-payment"
@@ -28,6 +29,11 @@ type Config struct {
 	PaymentsTopic  string
 	MaxAmount      payment.Amount
 	PublishTimeout time.Duration
+	// APIKeys, when any, are required as Authorization: Bearer <key>.
+	APIKeys []string
+	// RatePerUser and RateBurst limit creates per user and instance (0 turns it off).
+	RatePerUser float64
+	RateBurst   int
 }
 
 // LoadConfig reads the configuration and applies defaults.
@@ -37,6 +43,9 @@ func LoadConfig(env *config.Env) (Config, error) {
 		Brokers:        env.Brokers(),
 		PaymentsTopic:  env.String("PAYMENTS_TOPIC", events.PaymentsTopic),
 		PublishTimeout: env.Duration("PUBLISH_TIMEOUT", 2*time.Second),
+		APIKeys:        env.APIKeys(),
+		RatePerUser:    env.Float("RATE_LIMIT_PER_USER", 10),
+		RateBurst:      env.Int("RATE_LIMIT_BURST", 20),
 	}
 	max, err := payment.ParseAmount(env.String("PAYMENT_MAX_AMOUNT", "1000000.00"))
 	c.MaxAmount = max
@@ -51,6 +60,9 @@ func (c Config) Validate() error {
 	if c.PublishTimeout <= 0 {
 		return errors.New("PUBLISH_TIMEOUT must be positive")
 	}
+	if c.RatePerUser < 0 || c.RateBurst < 0 {
+		return errors.New("RATE_LIMIT_PER_USER and RATE_LIMIT_BURST must not be negative")
+	}
 	return nil
 }
 
@@ -62,12 +74,13 @@ func wrapIf(what string, err error) error {
 }
 
 type service struct {
-	cfg   Config
-	store store
-	relay func(context.Context) (relay, error)
-	log   *slog.Logger
-	now   func() time.Time
-	newID func() uuid.UUID
+	cfg     Config
+	limiter *ratelimit.PerKey
+	store   store
+	relay   func(context.Context) (relay, error)
+	log     *slog.Logger
+	now     func() time.Time
+	newID   func() uuid.UUID
 }
 
 // newService builds the process's dependencies on the first invocation.
@@ -90,9 +103,13 @@ func newService() (*service, error) {
 		}
 		return &outbox.Relay{Store: db, Publisher: pub}, nil
 	})
+	if len(cfg.APIKeys) == 0 {
+		log.Warn("no API key configured (secret payments-api-key): requests are not authenticated")
+	}
 	return &service{
 		cfg: cfg, store: db, relay: producer.Get, log: log,
-		now: time.Now, newID: uuid.New,
+		limiter: ratelimit.New(cfg.RatePerUser, cfg.RateBurst, time.Now),
+		now:     time.Now, newID: uuid.New,
 	}, nil
 }
 

@@ -43,6 +43,9 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		return api.MethodNotAllowed(s.log, http.MethodGet, http.MethodHead)
 	}
+	if err := api.Authorize(req, s.cfg.APIKeys); err != nil {
+		return api.Error(s.log, err)
+	}
 	q, err := parseQuery(req.QueryString, s.cfg.MaxWait)
 	if err != nil {
 		return api.Error(s.log, err)
@@ -67,6 +70,15 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 func (s *service) get(ctx context.Context, id, userID uuid.UUID, wait time.Duration) (payment.Payment, error) {
 	if wait <= 0 {
 		return s.store.GetPayment(ctx, id, userID)
+	}
+	// Each waiter holds little, but a bound keeps one instance from being
+	// swamped; past it, clients are asked to come back shortly.
+	select {
+	case s.waiters <- struct{}{}:
+		defer func() { <-s.waiters }()
+	default:
+		return payment.Payment{}, &payment.Error{Code: payment.EUNAVAILABLE,
+			Message: "too many long-polls are waiting on this instance, retry later", RetryAfter: time.Second}
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()

@@ -47,7 +47,7 @@ func (s *signalStore) Subscribe(ctx context.Context, id uuid.UUID) (<-chan struc
 }
 
 func newTestService(s store) *service {
-	return &service{cfg: Config{MaxWait: 30 * time.Second}, store: s, log: slog.New(slog.DiscardHandler)}
+	return &service{cfg: Config{MaxWait: 30 * time.Second, MaxWaiters: 100}, store: s, log: slog.New(slog.DiscardHandler), waiters: make(chan struct{}, 100)}
 }
 
 func get(tb testing.TB, s *service, query string) handler.Response {

@@ -19,6 +19,10 @@ type Config struct {
 	DatabaseURL string
 	// MaxWait caps ?wait=; the function's timeouts in stack.yml must exceed it.
 	MaxWait time.Duration
+	// MaxWaiters bounds the long-polls waiting at once on this instance.
+	MaxWaiters int
+	// APIKeys, when any, are required as Authorization: Bearer <key>.
+	APIKeys []string
 }
 
 // LoadConfig reads the configuration and applies defaults.
@@ -26,6 +30,8 @@ func LoadConfig(env *config.Env) (Config, error) {
 	c := Config{
 		DatabaseURL: env.DatabaseURL(),
 		MaxWait:     env.Duration("LONG_POLL_MAX_WAIT", 30*time.Second),
+		MaxWaiters:  env.Int("LONG_POLL_MAX_WAITERS", 2000),
+		APIKeys:     env.APIKeys(),
 	}
 	return c, errors.Join(env.Err(), c.Validate())
 }
@@ -35,13 +41,17 @@ func (c Config) Validate() error {
 	if c.MaxWait < 0 || c.MaxWait > 5*time.Minute {
 		return errors.New("LONG_POLL_MAX_WAIT must be between 0 and 5m")
 	}
+	if c.MaxWaiters < 1 {
+		return errors.New("LONG_POLL_MAX_WAITERS must be at least 1")
+	}
 	return nil
 }
 
 type service struct {
-	cfg   Config
-	store store
-	log   *slog.Logger
+	cfg     Config
+	store   store
+	log     *slog.Logger
+	waiters chan struct{} // a semaphore of MaxWaiters slots
 }
 
 func newService() (*service, error) {
@@ -54,5 +64,8 @@ func newService() (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &service{cfg: cfg, store: db, log: log}, nil
+	if len(cfg.APIKeys) == 0 {
+		log.Warn("no API key configured (secret payments-api-key): requests are not authenticated")
+	}
+	return &service{cfg: cfg, store: db, log: log, waiters: make(chan struct{}, cfg.MaxWaiters)}, nil
 }

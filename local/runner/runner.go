@@ -11,6 +11,8 @@ package runner
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -34,11 +36,15 @@ type Stack struct {
 	cfg   Config
 	log   *slog.Logger
 	base  *slog.Logger // without a component: the gateway and connector name themselves
+	logs  io.Writer    // where the functions' own logs go, a line each, prefixed with the name
 	stack *stack.Stack
 
 	DatabaseURL string
 	Brokers     []string
 	GatewayURL  string
+	// APIKey is what create-payment and get-payment require as a bearer token;
+	// it lives in StateDir/secrets/payments-api-key and survives restarts.
+	APIKey string
 
 	pg        *pgcluster.Cluster
 	kafka     *embeddedKafka
@@ -56,7 +62,7 @@ func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{cfg: cfg, log: log, base: base, stack: st, processes: map[string]*process{}}
+	s := &Stack{cfg: cfg, log: log, base: base, logs: logs, stack: st, processes: map[string]*process{}}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -138,7 +144,7 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	for _, fn := range s.stack.Sorted() {
 		s.processes[fn.Name] = &process{
 			name: fn.Name, binary: binaries[fn.Name], env: s.functionEnv(fn, secrets),
-			ups: ups, log: s.log, out: os.Stderr,
+			ups: ups, log: s.log, out: s.logs,
 		}
 	}
 	gw, err := gateway.New(gateway.Config{
@@ -244,6 +250,18 @@ func (s *Stack) writeSecrets() (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "payments-db-url"), []byte(s.DatabaseURL), 0o600); err != nil {
 		return "", err
 	}
+	keyFile := filepath.Join(dir, "payments-api-key")
+	key, err := os.ReadFile(keyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		random := make([]byte, 24)
+		rand.Read(random)
+		key = []byte(hex.EncodeToString(random))
+		err = os.WriteFile(keyFile, key, 0o600)
+	}
+	if err != nil {
+		return "", fmt.Errorf("api key: %w", err)
+	}
+	s.APIKey = strings.TrimSpace(string(key))
 	return dir, nil
 }
 

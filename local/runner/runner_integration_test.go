@@ -34,6 +34,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 type fixture struct {
 	stack *runner.Stack
 	db    *pgxpool.Pool
+	logs  *syncBuffer
 }
 
 func mustStack(t *testing.T) *fixture {
@@ -92,7 +93,7 @@ func mustStack(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return &fixture{stack: s, db: pool}
+	return &fixture{stack: s, db: pool, logs: logs}
 }
 
 func TestLocalStack(t *testing.T) {
@@ -144,6 +145,34 @@ func TestLocalStack(t *testing.T) {
 		f.assertAppliedOnce(t, users)
 	})
 
+	t.Run("hostile input through the gateway", func(t *testing.T) {
+		user := uuid.New()
+		injection := `'); DROP TABLE payments; --`
+		body := fmt.Sprintf(`{"userId":%q,"accountNumber":%q,"amount":"1.00","description":%q}`, user, injection, `" OR 1=1; DELETE FROM outbox; --`)
+		if status, _ := f.call(t, http.MethodPost, "/function/create-payment", body, ""); status != http.StatusUnauthorized {
+			t.Fatalf("without the API key: %d, want 401", status)
+		}
+		status, created := f.call(t, http.MethodPost, "/function/create-payment", body, f.stack.APIKey)
+		if status != http.StatusCreated {
+			t.Fatalf("create: %d %s", status, created)
+		}
+		var p payment.Payment
+		if err := json.Unmarshal(created, &p); err != nil {
+			t.Fatal(err)
+		}
+		status, got := f.call(t, http.MethodGet, "/function/get-payment?id="+p.ID.String()+"&userId="+user.String(), "", f.stack.APIKey)
+		if status != http.StatusOK || !strings.Contains(string(got), `"accountNumber":"'); DROP TABLE payments; --"`) {
+			t.Fatalf("read back: %d %s", status, got)
+		}
+		var payments, events int
+		if err := f.db.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM payments), (SELECT count(*) FROM outbox)`).Scan(&payments, &events); err != nil || payments == 0 || events == 0 {
+			t.Fatalf("tables after the injection attempt: %d payments, %d events (%v)", payments, events, err)
+		}
+		if status, msg := f.call(t, http.MethodPost, "/function/create-payment", `{"userId":`, f.stack.APIKey); status != http.StatusBadRequest {
+			t.Fatalf("malformed JSON: %d %s", status, msg)
+		}
+	})
+
 	t.Run("a poison record is dead-lettered and nothing stalls", func(t *testing.T) {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(f.stack.Brokers...))
 		if err != nil {
@@ -179,6 +208,29 @@ func TestLocalStack(t *testing.T) {
 	})
 }
 
+// call sends one request through the gateway, with the API key when given.
+func (f *fixture) call(t *testing.T, method, path, body, key string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.stack.GatewayURL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	msg, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, msg
+}
+
 // waitRestarts waits until the supervisor has restarted function n times in all.
 func (f *fixture) waitRestarts(t *testing.T, function string, n int) {
 	t.Helper()
@@ -207,7 +259,14 @@ func (f *fixture) createMany(t *testing.T, n, concurrency int) []uuid.UUID {
 			defer wg.Done()
 			defer func() { <-sem }()
 			body := fmt.Sprintf(`{"userId":%q,"accountNumber":"40817810099910004312","amount":"%d.%02d","description":"e2e"}`, users[i], 1+i, i%100)
-			resp, err := http.Post(f.stack.GatewayURL+"/function/create-payment", "application/json", strings.NewReader(body))
+			req, err := http.NewRequest(http.MethodPost, f.stack.GatewayURL+"/function/create-payment", strings.NewReader(body))
+			if err != nil {
+				errs <- err
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+f.stack.APIKey)
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				errs <- err
 				return
@@ -264,36 +323,36 @@ func (f *fixture) waitFinal(t *testing.T, users []uuid.UUID, want int) map[payme
 	}
 }
 
-// assertAppliedOnce checks that each payment holds the first result published
-// for it: a second application would have overwritten processed and details.
+// assertAppliedOnce checks that apply-result changed each payment exactly once
+// (its log says "payment result applied" once per payment; redeliveries log
+// "duplicate result ignored"), and that what the payment holds is one of the
+// results published for it, all of which agree: the provider answers once.
 func (f *fixture) assertAppliedOnce(t *testing.T, users []uuid.UUID) {
 	t.Helper()
-	type applied struct {
+	type result struct {
+		success   bool
 		processed time.Time
 		details   string
 	}
-	stored := map[string]applied{}
-	rows, err := f.db.Query(context.Background(), `SELECT payment_id::text, processed, ext_payment_details FROM payments WHERE user_id = ANY($1)`, users)
+	stored := map[string]result{}
+	rows, err := f.db.Query(context.Background(), `SELECT payment_id::text, state, processed, ext_payment_details FROM payments WHERE user_id = ANY($1)`, users)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var id, details string
+	var id, state, details string
 	var processed time.Time
-	_, err = pgx.ForEachRow(rows, []any{&id, &processed, &details}, func() error {
-		stored[id] = applied{processed.UTC(), details}
+	_, err = pgx.ForEachRow(rows, []any{&id, &state, &processed, &details}, func() error {
+		stored[id] = result{state == string(payment.Completed), processed.UTC(), details}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := map[string]applied{}
+
+	published := map[string][]result{}
 	for _, rec := range mustReadAll(t, f.stack.Brokers, "paymentsResults") {
-		id := string(rec.Key)
-		if _, ours := stored[id]; !ours {
+		if _, ours := stored[string(rec.Key)]; !ours {
 			continue
-		}
-		if _, seen := first[id]; seen {
-			continue // a redelivered result: the first one must have won
 		}
 		var ce struct {
 			Data payment.Result `json:"data"`
@@ -301,17 +360,48 @@ func (f *fixture) assertAppliedOnce(t *testing.T, users []uuid.UUID) {
 		if err := json.Unmarshal(rec.Value, &ce); err != nil {
 			t.Fatal(err)
 		}
-		first[id] = applied{ce.Data.Processed.UTC().Truncate(time.Microsecond), ce.Data.Details}
+		published[string(rec.Key)] = append(published[string(rec.Key)], result{ce.Data.Success, ce.Data.Processed.UTC().Truncate(time.Microsecond), ce.Data.Details})
 	}
+	applied := f.appliedCounts(t)
+	duplicates := 0
 	for id, got := range stored {
-		want, ok := first[id]
-		if !ok {
-			t.Fatalf("payment %s is final but no result was published for it", id)
+		if n := applied[id]; n != 1 {
+			t.Fatalf("payment %s was applied %d times", id, n)
 		}
-		if !got.processed.Equal(want.processed) || got.details != want.details {
-			t.Fatalf("payment %s holds %v %q, but the first result was %v %q", id, got.processed, got.details, want.processed, want.details)
+		results := published[id]
+		duplicates += len(results) - 1
+		found := false
+		for _, r := range results {
+			if r.success != results[0].success || r.details != results[0].details {
+				t.Fatalf("payment %s got different answers: %+v", id, results)
+			}
+			found = found || r == got
+		}
+		if !found {
+			t.Fatalf("payment %s holds %+v, which is none of the results published for it: %+v", id, got, results)
 		}
 	}
+	t.Logf("%d payments applied once each; %d redelivered results were published and ignored", len(stored), duplicates)
+}
+
+// appliedCounts counts apply-result's "payment result applied" log lines per payment.
+func (f *fixture) appliedCounts(t *testing.T) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for _, line := range strings.Split(f.logs.String(), "\n") {
+		name, entry, ok := strings.Cut(line, "| ")
+		if !ok || strings.TrimSpace(name) != "apply-result" {
+			continue
+		}
+		var fields struct {
+			Msg       string `json:"msg"`
+			PaymentID string `json:"paymentId"`
+		}
+		if json.Unmarshal([]byte(entry), &fields) == nil && fields.Msg == "payment result applied" {
+			counts[fields.PaymentID]++
+		}
+	}
+	return counts
 }
 
 // mustReadAll reads every record of topic, partition by partition in offset order.

@@ -4,12 +4,15 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -19,20 +22,23 @@ import (
 // MaxBodyBytes bounds every request body.
 const MaxBodyBytes = 64 << 10
 
-// RetryAfterSeconds is what a 503 or 429 asks the client to wait.
-const RetryAfterSeconds = "2"
+// DefaultRetryAfter is what a 503 or 429 asks the client to wait when the
+// error does not say.
+const DefaultRetryAfter = 2 * time.Second
 
 // statusOf is the one table from error code to HTTP status.
 var statusOf = map[string]int{
-	payment.EINVALID:     http.StatusBadRequest,
-	payment.ENOTFOUND:    http.StatusNotFound,
-	payment.EMETHOD:      http.StatusMethodNotAllowed,
-	payment.ECONFLICT:    http.StatusConflict,
-	payment.ETOOLARGE:    http.StatusRequestEntityTooLarge,
-	payment.EMEDIATYPE:   http.StatusUnsupportedMediaType,
-	payment.EIDEMPOTENCY: http.StatusUnprocessableEntity,
-	payment.EINTERNAL:    http.StatusInternalServerError,
-	payment.EUNAVAILABLE: http.StatusServiceUnavailable,
+	payment.EINVALID:      http.StatusBadRequest,
+	payment.ENOTFOUND:     http.StatusNotFound,
+	payment.EMETHOD:       http.StatusMethodNotAllowed,
+	payment.ECONFLICT:     http.StatusConflict,
+	payment.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	payment.EMEDIATYPE:    http.StatusUnsupportedMediaType,
+	payment.EIDEMPOTENCY:  http.StatusUnprocessableEntity,
+	payment.EINTERNAL:     http.StatusInternalServerError,
+	payment.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	payment.EUNAUTHORIZED: http.StatusUnauthorized,
+	payment.ERATELIMITED:  http.StatusTooManyRequests,
 }
 
 // Status returns the HTTP status for err (500 for anything unknown).
@@ -71,8 +77,16 @@ func Error(log *slog.Logger, err error) handler.Response {
 		log.Warn("dependency unavailable", "err", err)
 	}
 	resp := JSON(status, errorBody{detail})
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-		resp.Header.Set("Retry-After", RetryAfterSeconds)
+	switch status {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		wait := DefaultRetryAfter
+		if e != nil && e.RetryAfter > 0 {
+			wait = e.RetryAfter
+		}
+		// Whole seconds, rounded up: Retry-After has no fractions.
+		resp.Header.Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	case http.StatusUnauthorized:
+		resp.Header.Set("WWW-Authenticate", `Bearer realm="payments"`)
 	}
 	return resp
 }
@@ -114,4 +128,22 @@ func Logger(function string) *slog.Logger {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", function)
 	slog.SetDefault(log)
 	return log
+}
+
+// Authorize checks the request's bearer token against the API keys. With no
+// keys configured every request is allowed (local development); the function
+// logs that once at start-up. Keys are compared in constant time.
+func Authorize(req handler.Request, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	scheme, token, _ := strings.Cut(req.Header.Get("Authorization"), " ")
+	if strings.EqualFold(scheme, "Bearer") && token != "" {
+		for _, key := range keys {
+			if subtle.ConstantTimeCompare([]byte(token), []byte(key)) == 1 {
+				return nil
+			}
+		}
+	}
+	return payment.Errorf(payment.EUNAUTHORIZED, "a valid API key is required: Authorization: Bearer <key>")
 }

@@ -173,3 +173,17 @@ func (e *Env) Brokers() []string {
 	}
 	return brokers
 }
+
+// APIKeys are the keys create-payment and get-payment accept, from the secret
+// payments-api-key: one or more keys separated by newlines or commas, so a key
+// can be rotated by adding the new one before removing the old. None means
+// authentication is off.
+func (e *Env) APIKeys() []string {
+	var keys []string
+	for _, k := range strings.FieldsFunc(e.Secret("payments-api-key"), func(r rune) bool { return r == '\n' || r == ',' }) {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}

@@ -3,20 +3,23 @@ package payment
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Every failure a caller should react to carries one; the HTTP
 // adapter owns the single table from code to status.
 const (
-	EINVALID     = "invalid_request"        // the input is wrong; retrying will not help
-	ENOTFOUND    = "not_found"              // no such payment (for this user)
-	ECONFLICT    = "conflict"               // the request clashes with the current state
-	EIDEMPOTENCY = "idempotency_key_reused" // same Idempotency-Key, different request
-	ETOOLARGE    = "too_large"              // the request body is over the limit
-	EMEDIATYPE   = "unsupported_media_type" // the body is not in a format we read
-	EMETHOD      = "method_not_allowed"     // wrong HTTP method
-	EUNAVAILABLE = "unavailable"            // a dependency is down; retry later
-	EINTERNAL    = "internal"               // a bug or an unexpected failure
+	EINVALID      = "invalid_request"        // the input is wrong; retrying will not help
+	ENOTFOUND     = "not_found"              // no such payment (for this user)
+	ECONFLICT     = "conflict"               // the request clashes with the current state
+	EIDEMPOTENCY  = "idempotency_key_reused" // same Idempotency-Key, different request
+	ETOOLARGE     = "too_large"              // the request body is over the limit
+	EMEDIATYPE    = "unsupported_media_type" // the body is not in a format we read
+	EMETHOD       = "method_not_allowed"     // wrong HTTP method
+	EUNAUTHORIZED = "unauthorized"           // no or a wrong API key
+	ERATELIMITED  = "rate_limited"           // too many requests from this user; retry later
+	EUNAVAILABLE  = "unavailable"            // a dependency is down; retry later
+	EINTERNAL     = "internal"               // a bug or an unexpected failure
 )
 
 // Error is the one error type of the project. Message is safe to show to a
@@ -26,7 +29,9 @@ type Error struct {
 	Message string
 	// Fields names the request fields that are wrong, by their JSON names.
 	Fields map[string]string
-	Err    error
+	// RetryAfter, when set, says when a retry may succeed (rate limits, overload).
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {
