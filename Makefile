@@ -4,7 +4,7 @@ export GOFLAGS := -mod=mod
 
 GO_PACKAGES := ./...
 
-.PHONY: run test test-go lint build migrate clean help
+.PHONY: run test test-go lint tools migrate clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -12,7 +12,14 @@ help: ## list the targets
 run: ## build and start the whole stack: UI on :4000, gateway on :8080 (Ctrl-C stops it)
 	go build -o .local/local ./local && exec .local/local run
 
-test: lint test-go ## every test: formatting, vet, unit and integration tests
+test: lint tools test-go ## every test: formatting, vet, unit, integration and API tests
+
+tools: .local/venv/.installed ## Python tools the tests use (schemathesis), in .local/venv
+
+.local/venv/.installed: local/requirements.txt
+	python3 -m venv .local/venv
+	.local/venv/bin/pip install --quiet --disable-pip-version-check -r local/requirements.txt
+	touch $@
 
 lint: ## gofmt (the OpenFaaS build refuses unformatted code) and go vet, with and without the integration tag
 	@unformatted=$$(gofmt -l functions local db eventing); \

@@ -40,9 +40,10 @@ func decodeRequest(req handler.Request, max payment.Amount) (payment.Request, st
 		}
 	}
 	key := req.Header.Get("Idempotency-Key")
-	if len(key) > maxKeyLen || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return payment.Request{}, "", &payment.Error{Code: payment.EINVALID, Message: "Idempotency-Key must be at most 255 printable characters",
-			Fields: map[string]string{"Idempotency-Key": "must be at most 255 printable characters"}}
+	if len(req.Header.Values("Idempotency-Key")) > 1 || (key == "" && len(req.Header.Values("Idempotency-Key")) == 1) ||
+		len(key) > maxKeyLen || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return payment.Request{}, "", &payment.Error{Code: payment.EINVALID, Message: "Idempotency-Key must be one header of 1 to 255 printable characters",
+			Fields: map[string]string{"Idempotency-Key": "must be one header of 1 to 255 printable characters"}}
 	}
 
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD and store

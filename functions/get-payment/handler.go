@@ -40,8 +40,8 @@ func Handle(req handler.Request) (handler.Response, error) {
 }
 
 func (s *service) handle(ctx context.Context, req handler.Request) handler.Response {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		return api.MethodNotAllowed(s.log, http.MethodGet, http.MethodHead)
+	if req.Method != http.MethodGet {
+		return api.MethodNotAllowed(s.log, http.MethodGet)
 	}
 	if err := api.Authorize(req, s.cfg.APIKeys); err != nil {
 		return api.Error(s.log, err)

@@ -38,9 +38,9 @@ type report struct {
 }
 
 func (s *service) handle(ctx context.Context, req handler.Request) handler.Response {
-	// The cron-connector POSTs; GET is handy for a manual run with curl.
-	if req.Method != http.MethodPost && req.Method != http.MethodGet {
-		return api.MethodNotAllowed(s.log, http.MethodPost, http.MethodGet)
+	// The cron-connector and Knative's PingSource both POST.
+	if req.Method != http.MethodPost {
+		return api.MethodNotAllowed(s.log, http.MethodPost)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxDuration)
 	defer cancel()

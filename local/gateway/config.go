@@ -84,6 +84,9 @@ type Config struct {
 	SSEHeartbeat time.Duration
 	// EventSource, when set, runs alongside the server and feeds /system/events.
 	EventSource EventSource
+	// OpenAPI, when set, is the API's OpenAPI document: served at /openapi.yaml
+	// and rendered as a readable page at /docs.
+	OpenAPI []byte
 	// ProviderName and Version are reported by /system/info.
 	ProviderName string
 	Version      string

@@ -31,6 +31,7 @@ type Gateway struct {
 	queue     *asyncQueue
 	events    *Events
 	handler   http.Handler
+	docs      *apiDoc // parsed Config.OpenAPI, nil without one
 
 	// stopping is closed when shutdown begins, to end the open event streams
 	// (http.Server.Shutdown would otherwise wait for them until its deadline).
@@ -70,6 +71,13 @@ func New(cfg Config, logger *slog.Logger) (*Gateway, error) {
 		g.sorted = append(g.sorted, fn)
 	}
 	sort.Slice(g.sorted, func(i, j int) bool { return g.sorted[i].meta.Name < g.sorted[j].meta.Name })
+	if len(cfg.OpenAPI) > 0 {
+		docs, err := parseAPIDoc(cfg.OpenAPI)
+		if err != nil {
+			return nil, err
+		}
+		g.docs = docs
+	}
 
 	g.transport = newTransport()
 	g.proxy = g.newReverseProxy()
@@ -117,6 +125,8 @@ func (g *Gateway) routes() http.Handler {
 	mux.HandleFunc("GET /system/info", g.serveInfo)
 	mux.HandleFunc("GET /system/events", g.serveEvents)
 	mux.HandleFunc("GET /healthz", g.serveHealthz)
+	mux.HandleFunc("GET /openapi.yaml", g.serveOpenAPI)
+	mux.HandleFunc("GET /docs", g.serveDocs)
 	return mux
 }
 

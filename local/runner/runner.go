@@ -147,7 +147,12 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 			ups: ups, log: s.log, out: s.logs,
 		}
 	}
+	openapi, err := os.ReadFile(filepath.Join(s.cfg.Root, "docs", "openapi.yaml"))
+	if err != nil {
+		return err
+	}
 	gw, err := gateway.New(gateway.Config{
+		OpenAPI:   openapi,
 		Addr:      s.cfg.GatewayAddr,
 		Functions: s.stack.Sorted(),
 		Upstream:  ups.Lookup,
