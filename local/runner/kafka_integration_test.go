@@ -106,7 +106,7 @@ func mustStackOn(t *testing.T, brokers []string) *fixture {
 			t.Errorf("stack stopped with: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("stack logs:\n%s", logs.String())
+			t.Logf("the stack's last log lines:\n%s", lastLines(logs.String(), 200))
 		}
 	})
 	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
@@ -628,6 +628,12 @@ func (f *fixture) countRecords(t *testing.T, brokers []string, users []uuid.UUID
 		}
 	}
 	return created, results
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func mustKafkaClient(t *testing.T, brokers []string) *kgo.Client {

@@ -2,12 +2,14 @@ package runner
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -26,6 +28,9 @@ type process struct {
 	ups    *gateway.Upstreams
 	log    *slog.Logger
 	out    io.Writer
+	// logFile, when set, also receives the function's output unprefixed, so a
+	// learner can `tail -f .local/logs/process-payment.log`.
+	logFile string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -67,7 +72,16 @@ func (p *process) once(ctx context.Context) error {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(p.binary)
 	cmd.Env = append(append([]string{}, p.env...), "FUNCTION_LISTEN_ADDR="+addr)
-	logs := prefixWriter(p.out, p.name)
+	out := p.out
+	if p.logFile != "" {
+		f, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("open log %s: %w", p.logFile, err)
+		}
+		defer f.Close()
+		out = io.MultiWriter(out, &lineFile{f})
+	}
+	logs := prefixWriter(out, p.name)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// Its own process group: Ctrl-C in the terminal reaches the runner, which
 	// then stops each function in order.
@@ -170,6 +184,19 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// lineFile drops the name prefix that prefixWriter adds, so the file holds the
+// function's own lines.
+type lineFile struct{ f *os.File }
+
+func (l *lineFile) Write(p []byte) (int, error) {
+	if _, line, ok := bytes.Cut(p, []byte("| ")); ok {
+		_, err := l.f.Write(line)
+		return len(p), err
+	}
+	_, err := l.f.Write(p)
+	return len(p), err
 }
 
 // prefixWriter writes each line from a child process with its name in front,

@@ -140,11 +140,15 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		return err
 	}
 
+	logDir := filepath.Join(s.cfg.StateDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
 	ups := &gateway.Upstreams{}
 	for _, fn := range s.stack.Sorted() {
 		s.processes[fn.Name] = &process{
 			name: fn.Name, binary: binaries[fn.Name], env: s.functionEnv(fn, secrets),
-			ups: ups, log: s.log, out: s.logs,
+			ups: ups, log: s.log, out: s.logs, logFile: filepath.Join(logDir, fn.Name+".log"),
 		}
 	}
 	openapi, err := os.ReadFile(filepath.Join(s.cfg.Root, "docs", "openapi.yaml"))

@@ -36,6 +36,8 @@ type fixture struct {
 	stack *runner.Stack
 	db    *pgxpool.Pool
 	logs  *syncBuffer
+	state string
+	root  string
 }
 
 func mustStack(t *testing.T) *fixture {
@@ -94,7 +96,7 @@ func mustStack(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return &fixture{stack: s, db: pool, logs: logs}
+	return &fixture{stack: s, db: pool, logs: logs, state: state, root: root}
 }
 
 func TestLocalStack(t *testing.T) {
@@ -144,6 +146,32 @@ func TestLocalStack(t *testing.T) {
 		}
 		f.waitFinal(t, users, 30)
 		f.assertAppliedOnce(t, users)
+	})
+
+	t.Run("the README's walkthrough of one payment runs", func(t *testing.T) {
+		cmd := exec.Command("bash", filepath.Join(f.root, "docs", "follow-one-payment.sh"))
+		cmd.Env = append(os.Environ(), "GATEWAY="+f.stack.GatewayURL, "STATE="+f.state,
+			"DATABASE_URL="+f.stack.DatabaseURL, "BROKERS="+strings.Join(f.stack.Brokers, ","))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("follow-one-payment.sh: %v\n%s", err, out)
+		}
+		for _, want := range []string{
+			`"state":"pending"`,         // 1. create
+			"(1 row)",                   // 2. row and outbox entry
+			payment.EventCreated,        // 3. the record on payments
+			`"processed":"`,             // 4. the long-poll's final answer
+			`"msg":"payment processed"`, // 5. the provider's decision
+			payment.EventProcessed,      // 6. the record on paymentsResults
+			"accepted by provider",      // 7. the final row (or a rejection, below)
+		} {
+			if want == "accepted by provider" && strings.Contains(string(out), "rejected by provider") {
+				continue
+			}
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("the walkthrough's output lacks %q:\n%s", want, out)
+			}
+		}
 	})
 
 	t.Run("hostile input through the gateway", func(t *testing.T) {
