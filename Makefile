@@ -10,6 +10,9 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 run: ## build and start the whole stack: UI on :4000, gateway on :8080 (Ctrl-C stops it)
+	@# The Postgres server binaries: installed with apt-get when we can (root), else the runner names the package.
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	go build -o .local/local ./local && exec .local/local run
 
 test: lint tools test-go ## every test: formatting, vet, unit, integration and API tests

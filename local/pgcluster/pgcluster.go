@@ -62,6 +62,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, err
 		}
 	}
+	// A server left running by a runner that was killed outright would make
+	// start fail; stop it first (its data is kept) so it starts with our options.
+	if c.pgctl(ctx, "status") == nil {
+		if err := c.pgctl(ctx, "stop", "-w", "-m", "fast"); err != nil {
+			return nil, fmt.Errorf("stop the postgres left running in %s: %w", opts.Dir, err)
+		}
+	}
 	if err := c.pgctl(ctx, "start", "-w", "-t", "60", "-l", c.logFile, "-o", c.serverOptions()); err != nil {
 		return nil, fmt.Errorf("start postgres (log: %s): %w", c.logFile, err)
 	}

@@ -148,6 +148,20 @@ func TestLocalStack(t *testing.T) {
 		f.assertAppliedOnce(t, users)
 	})
 
+	t.Run("the README's quick-start curl creates a payment and reads its result", func(t *testing.T) {
+		// The second block is the curl example; run it against this stack.
+		quick := MustReadmeBlockN(t, "## Quick start", 2)
+		quick = strings.ReplaceAll(quick, "http://127.0.0.1:8080", f.stack.GatewayURL)
+		quick = strings.ReplaceAll(quick, ".local/secrets", filepath.Join(f.state, "secrets"))
+		out, err := exec.Command("bash", "-euo", "pipefail", "-c", quick).CombinedOutput()
+		if err != nil {
+			t.Fatalf("quick start: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), `"state":"completed"`) && !strings.Contains(string(out), `"state":"rejected"`) {
+			t.Fatalf("quick start did not end with a final state:\n%s", out)
+		}
+	})
+
 	t.Run("the README's walkthrough of one payment runs", func(t *testing.T) {
 		cmd := exec.Command("bash", filepath.Join(f.root, "docs", "follow-one-payment.sh"))
 		cmd.Env = append(os.Environ(), "GATEWAY="+f.stack.GatewayURL, "STATE="+f.state,
