@@ -8,7 +8,6 @@ package function
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -29,12 +28,7 @@ var deps = lazy.New(newService)
 
 // Handle is the OpenFaaS entry point.
 func Handle(req handler.Request) (handler.Response, error) {
-	ctx := api.Context(req)
-	s, err := deps.Get(ctx)
-	if err != nil {
-		return api.Error(slog.Default(), err), nil
-	}
-	return s.handle(ctx, req), nil
+	return api.Serve(req, deps.Get, (*service).handle), nil
 }
 
 func (s *service) handle(ctx context.Context, req handler.Request) handler.Response {

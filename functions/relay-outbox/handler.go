@@ -6,7 +6,6 @@ package function
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
@@ -25,12 +24,7 @@ var deps = lazy.New(newService)
 
 // Handle is the OpenFaaS entry point.
 func Handle(req handler.Request) (handler.Response, error) {
-	ctx := api.Context(req)
-	s, err := deps.Get(ctx)
-	if err != nil {
-		return api.Error(slog.Default(), err), nil
-	}
-	return s.handle(ctx, req), nil
+	return api.Serve(req, deps.Get, (*service).handle), nil
 }
 
 type report struct {

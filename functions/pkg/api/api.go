@@ -147,3 +147,16 @@ func Authorize(req handler.Request, keys []string) error {
 	}
 	return payment.Errorf(payment.EUNAUTHORIZED, "a valid API key is required: Authorization: Bearer <key>")
 }
+
+// Serve is the body of every function's Handle: it gets the process's
+// dependencies (built on the first call, see package lazy) and hands the
+// request to serve. A failed build answers like any other error: 503 when a
+// dependency is down, 500 for a bad configuration.
+func Serve[S any](req handler.Request, deps func(context.Context) (S, error), serve func(S, context.Context, handler.Request) handler.Response) handler.Response {
+	ctx := Context(req)
+	s, err := deps(ctx)
+	if err != nil {
+		return Error(slog.Default(), err)
+	}
+	return serve(s, ctx, req)
+}
