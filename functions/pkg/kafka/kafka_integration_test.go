@@ -1,0 +1,88 @@
+//go:build integration
+
+package kafka_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/kafka"
+	"handler/function/functions/pkg/payment"
+	"handler/function/local/testenv"
+)
+
+func TestPublishWritesStructuredEventsKeyedByPaymentID(t *testing.T) {
+	_, brokers := testenv.MustKafka(t, "payments")
+	pub, err := kafka.NewPublisher(kafka.Config{Brokers: brokers, ClientID: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	p := payment.New(uuid.New(), payment.Request{UserID: uuid.New(), AccountNumber: "1", Amount: 100}, time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 2 {
+		if err := pub.Publish(ctx, "payments", p.ID.String(), events.Created(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("payments"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var records []*kgo.Record
+	for len(records) < 2 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { records = append(records, r) })
+	}
+	if len(records) != 2 {
+		t.Fatalf("read %d records, want 2", len(records))
+	}
+	if records[0].Partition != records[1].Partition {
+		t.Fatalf("the same key went to partitions %d and %d", records[0].Partition, records[1].Partition)
+	}
+	r := records[0]
+	if string(r.Key) != p.ID.String() {
+		t.Fatalf("key %q, want the payment id", r.Key)
+	}
+	var contentType string
+	for _, h := range r.Headers {
+		if strings.EqualFold(h.Key, "content-type") {
+			contentType = string(h.Value)
+		}
+	}
+	if !strings.HasPrefix(contentType, "application/cloudevents+json") {
+		t.Fatalf("content-type %q, want structured mode", contentType)
+	}
+	var ce map[string]any
+	if err := json.Unmarshal(r.Value, &ce); err != nil {
+		t.Fatal(err)
+	}
+	if ce["type"] != payment.EventCreated || ce["subject"] != p.ID.String() || ce["partitionkey"] != p.ID.String() || ce["data"] == nil {
+		t.Fatalf("value is not the structured event: %s", r.Value)
+	}
+}
+
+func TestPublishToAStoppedBrokerIsUnavailable(t *testing.T) {
+	cluster, brokers := testenv.MustKafka(t, "payments")
+	pub, err := kafka.NewPublisher(kafka.Config{Brokers: brokers, ClientID: "test", DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster.Close()
+	p := payment.New(uuid.New(), payment.Request{UserID: uuid.New(), AccountNumber: "1", Amount: 100}, time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err = pub.Publish(ctx, "payments", p.ID.String(), events.Created(p))
+	if code := payment.ErrorCode(err); code != payment.EUNAVAILABLE {
+		t.Fatalf("publish to a stopped broker: %v (code %q), want unavailable", err, code)
+	}
+}
