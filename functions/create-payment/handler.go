@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -70,16 +71,26 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 }
 
 // publish tries to send the new event now, for at most PublishTimeout. A
-// failure is not the client's problem: the event is safe in the outbox.
+// failure is not the client's problem: the event is safe in the outbox. After
+// a failure it does not try again for a while, so that while Kafka is down
+// creates answer at once instead of each waiting PublishTimeout for nothing.
 func (s *service) publish(ctx context.Context, log *slog.Logger, eventID string) {
+	if s.now().UnixNano() < s.skipPublishUntil.Load() {
+		log.Info("event left in outbox: Kafka failed recently")
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
 	r, err := s.relay(ctx)
-	if err != nil {
-		log.Warn("event left in outbox", "err", err)
-		return
+	if err == nil {
+		_, err = r.PublishNow(ctx, eventID)
 	}
-	if _, err := r.PublishNow(ctx, eventID); err != nil {
+	if err != nil {
+		s.skipPublishUntil.Store(s.now().Add(publishPause).UnixNano())
 		log.Warn("event left in outbox", "err", err)
 	}
 }
+
+// publishPause is how long publishing is skipped after a failure; the relay
+// publishes what piles up meanwhile.
+const publishPause = 5 * time.Second

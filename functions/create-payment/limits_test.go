@@ -1,6 +1,8 @@
 package function
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"handler/function/functions/pkg/payment"
 	"handler/function/functions/pkg/ratelimit"
 )
 
@@ -99,5 +102,34 @@ func TestCreateMatchesFieldNamesExactly(t *testing.T) {
 				t.Fatal("the store was called")
 			}
 		})
+	}
+}
+
+// While Kafka is failing, creates do not each wait for it: after one failure the
+// next creates leave their events to the relay at once, for publishPause.
+func TestCreatePausesPublishingAfterAFailure(t *testing.T) {
+	f := newFixture(t)
+	now := testNow
+	f.svc.now = func() time.Time { return now }
+	builds := 0
+	f.svc.relay = func(context.Context) (relay, error) {
+		builds++
+		return nil, payment.Unavailable("kafka", errors.New("no brokers"))
+	}
+	for i := range 3 {
+		if resp := f.post(t, bodyFor(uuid.New()), nil); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %d: %d", i, resp.StatusCode)
+		}
+	}
+	if builds != 1 {
+		t.Fatalf("tried Kafka %d times during the pause, want 1", builds)
+	}
+	now = now.Add(publishPause)
+	f.post(t, bodyFor(uuid.New()), nil)
+	if builds != 2 {
+		t.Fatalf("did not try Kafka again after the pause (%d tries)", builds)
+	}
+	if n := len(MustPendingEvents(t, f.store.Store)); n != 4 {
+		t.Fatalf("%d events in the outbox, want all 4", n)
 	}
 }

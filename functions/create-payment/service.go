@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,6 +75,9 @@ func wrapIf(what string, err error) error {
 }
 
 type service struct {
+	// skipPublishUntil (unix nanoseconds) pauses publishing after a failure.
+	skipPublishUntil atomic.Int64
+
 	cfg     Config
 	limiter *ratelimit.PerKey
 	store   store

@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// batcher runs concurrent calls of one kind together: the first call runs at
+// once as a batch of one; calls that arrive while a batch is running wait and
+// then run together as the next batch. Under no load nothing waits; under
+// load one transaction (one round trip, one WAL flush, one NOTIFY lock) serves
+// many calls, which is what lets Postgres keep up. It is Postgres's own group
+// commit, done where the transactions are made.
+type batcher[Req, Res any] struct {
+	// max bounds one batch.
+	max int
+	// run performs a batch: it sets res or err of every call, and must not
+	// keep them.
+	run func(ctx context.Context, calls []*call[Req, Res])
+
+	mu      sync.Mutex
+	queue   []*call[Req, Res]
+	running bool
+}
+
+// call is one caller's part of a batch.
+type call[Req, Res any] struct {
+	ctx  context.Context
+	req  Req
+	res  Res
+	err  error
+	done chan struct{}
+}
+
+// do queues req and returns its result once its batch has run. A caller whose
+// context ends before its batch starts gets the context's error and is left
+// out of the batch; once the batch has started the caller waits for its real
+// outcome, so an error always means nothing was done for it. The batch's own
+// context ends only when every caller's has.
+func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
+	c := &call[Req, Res]{ctx: ctx, req: req, done: make(chan struct{})}
+	b.mu.Lock()
+	b.queue = append(b.queue, c)
+	if !b.running {
+		b.running = true
+		go b.loop()
+	}
+	b.mu.Unlock()
+	<-c.done
+	return c.res, c.err
+}
+
+// loop runs batches until the queue is empty.
+func (b *batcher[Req, Res]) loop() {
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), b.max)
+		if n == 0 {
+			b.running = false
+			b.queue = nil // let a large backing array go
+			b.mu.Unlock()
+			return
+		}
+		batch := b.queue[:n:n]
+		b.queue = b.queue[n:]
+		b.mu.Unlock()
+		b.runBatch(batch)
+	}
+}
+
+func (b *batcher[Req, Res]) runBatch(batch []*call[Req, Res]) {
+	live := batch[:0:0]
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			c.err = err
+			close(c.done)
+			continue
+		}
+		live = append(live, c)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	remaining := atomic.Int64{}
+	remaining.Store(int64(len(live)))
+	for _, c := range live {
+		stop := context.AfterFunc(c.ctx, func() {
+			if remaining.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
+	b.run(ctx, live)
+	for _, c := range live {
+		close(c.done)
+	}
+}
