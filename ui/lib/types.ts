@@ -1,0 +1,66 @@
+// Shapes shared by the browser and the server routes. They follow
+// docs/contracts.md: change them there first.
+
+export type PaymentState = "pending" | "completed" | "rejected";
+
+export interface Payment {
+  paymentId: string;
+  userId: string;
+  accountNumber: string;
+  /** A decimal string with two decimals, such as "125.50": money is never a float. */
+  amount: string;
+  description: string;
+  state: PaymentState;
+  created: string;
+  processed: string | null;
+  extPaymentDetails: string | null;
+}
+
+/** The body of every error answer: the gateway's and the UI server's alike. */
+export interface ApiErrorBody {
+  error: {
+    code: string;
+    message: string;
+    /** Present only when specific fields are wrong; keys are JSON field names. */
+    fields?: Record<string, string>;
+  };
+}
+
+/** What the browser sends to create a payment; the server adds the user id. */
+export interface NewPayment {
+  accountNumber: string;
+  amount: string;
+  description: string;
+}
+
+/** The answer of /api/watch: payments that left pending, and ids that no longer exist. */
+export interface WatchResult {
+  payments: Payment[];
+  missing: string[];
+}
+
+/** One Kafka record from the local gateway's /system/events stream. */
+export interface StreamEvent {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: string;
+  timestamp: string;
+  cloudEvent: {
+    id: string;
+    type: string;
+    source: string;
+    subject: string;
+    time: string;
+  } | null;
+}
+
+export function isFinal(state: PaymentState): boolean {
+  return state === "completed" || state === "rejected";
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUUID(s: string | null | undefined): s is string {
+  return typeof s === "string" && UUID_RE.test(s);
+}
