@@ -160,10 +160,10 @@ func (f *fixture) assertTopicDurability(t *testing.T, cluster *kafkacluster.Clus
 // they flow, kills -9 the broker that leads payments/0. On three brokers the
 // survivors must take over its partitions and keep the flow going (the kill
 // is real: the cluster drops the broker, leaders move); on one broker Kafka
-// is gone and events must wait in the outbox. The broker is restarted while
-// payments still flow; every payment must reach a final state holding the
-// first result published for it, and the broker must rejoin the in-sync
-// replicas of all its partitions.
+// is gone and events must wait in the outbox. The broker is restarted once
+// another fifth of the payments has been created; every payment must reach a
+// final state and be applied exactly once, and the broker must rejoin the
+// in-sync replicas of all its partitions.
 func (f *fixture) killBrokerWhilePaymentsFlow(t *testing.T, cluster *kafkacluster.Cluster, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

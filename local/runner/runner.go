@@ -201,25 +201,46 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	connDone := make(chan error, 1)
 	go func() { connDone <- conn.Run(connCtx) }()
 
-	if err := s.waitFunctions(ctx); err != nil {
-		return err
+	// From here on every exit goes through the stop sequence below, so that no
+	// process outlives the runner.
+	runErr := s.waitFunctions(ctx)
+	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopUI()
+	uiDone := make(chan error, 1)
+	uiRunning, connRunning := false, true
+	if runErr == nil && s.cfg.UI {
+		if _, err := os.Stat(filepath.Join(s.cfg.Root, "ui", "package.json")); err == nil {
+			uiRunning, runErr = s.startUI(uiCtx, uiDone)
+			if runErr == nil {
+				s.log.Info("ui ready", "url", fmt.Sprintf("http://localhost:%d", s.cfg.UIPort))
+			}
+		}
 	}
-	s.log.Info("stack ready", "gateway", s.GatewayURL, "brokers", strings.Join(s.Brokers, ","), "database", s.DatabaseURL, "took", time.Since(start).Round(time.Millisecond))
-	if ready != nil {
-		ready()
+	if runErr == nil {
+		s.log.Info("stack ready", "gateway", s.GatewayURL, "brokers", strings.Join(s.Brokers, ","), "database", s.DatabaseURL, "took", time.Since(start).Round(time.Millisecond))
+		if ready != nil {
+			ready()
+		}
+		select {
+		case <-ctx.Done():
+		case runErr = <-errs:
+		case runErr = <-connDone:
+			connRunning = false
+		case runErr = <-uiDone:
+			uiRunning = false
+		}
 	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errs:
-	case runErr = <-connDone:
-	}
-	// Stop in reverse order: no new events, then no new calls, then the functions.
+	// Stop in reverse order: the UI, no new events, then no new calls, then the functions.
 	s.log.Info("stopping")
+	stopUI()
+	if uiRunning {
+		<-uiDone
+	}
 	stopConnector()
-	if err := <-connDone; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
-		runErr = err
+	if connRunning {
+		if err := <-connDone; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
+			runErr = err
+		}
 	}
 	stopGateway()
 	stopFunctions()

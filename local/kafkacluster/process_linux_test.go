@@ -1,0 +1,42 @@
+package kafkacluster
+
+import (
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestIsBroker(t *testing.T) {
+	props := filepath.Join(t.TempDir(), "server.properties")
+	// The properties file as an argument, as java gets it.
+	cmd := exec.Command("sh", "-c", "sleep 60", props)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	if !isBroker(pid, props) {
+		t.Fatalf("isBroker(%d, its properties) = false for a running process", pid)
+	}
+	if isBroker(pid, filepath.Join(t.TempDir(), "other.properties")) {
+		t.Fatal("isBroker = true for another broker's properties: a reused pid would be taken for ours")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// Killed but not reaped yet: a zombie is not a running broker. The
+	// kernel delivers SIGKILL asynchronously, so give it a moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for isBroker(pid, props) {
+		if time.Now().After(deadline) {
+			t.Fatal("isBroker = true for a killed, unreaped process")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Wait()
+	if isBroker(pid, props) {
+		t.Fatal("isBroker = true after the process exited")
+	}
+}
