@@ -4,7 +4,7 @@ export GOFLAGS := -mod=mod
 
 GO_PACKAGES := ./...
 
-.PHONY: run test test-go test-ui lint tools migrate clean help \
+.PHONY: run test test-go test-ui lint tools migrate clean help bench \
 	kafka-cluster kafka-cluster-stop kafka-cluster-status kafka-broker-kill kafka-broker-restart test-kafka
 
 help: ## list the targets
@@ -58,6 +58,9 @@ kafka-broker-restart: ## start a killed broker again and wait until it is back i
 
 test-kafka: ## the failure experiments on real Apache Kafka, 3 brokers then 1 (needs Java 17 and Maven)
 	go test -tags integration,kafka -count=1 -p 1 -timeout 40m -run '^TestRealKafka' ./local/kafkacluster/ ./local/runner/
+
+bench: ## the stack against pgbench and a raw Kafka producer on this machine (~7 min, not part of test; BENCH_FLAGS="-phases e2e")
+	go run ./local/bench $(BENCH_FLAGS)
 
 migrate: ## apply db/migrations to DATABASE_URL (what a real deployment runs)
 	go run ./db/migrate

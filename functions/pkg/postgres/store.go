@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -38,8 +39,9 @@ type Store struct {
 	// query and a transaction (see batcher): a thousand long-polls woken by
 	// one commit, or apply-result under load, cost a few round trips, not a
 	// thousand.
-	reads   *batcher[readRequest, payment.Payment]
-	updates *batcher[updateRequest, payment.Payment]
+	reads     *batcher[readRequest, payment.Payment]
+	updates   *batcher[updateRequest, payment.Payment]
+	publishes *batcher[publishRequest, publishResult]
 }
 
 // maxBatch bounds the calls one query or transaction serves.
@@ -67,6 +69,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.listener = newListener(pc.ConnConfig.Copy())
 	s.reads = &batcher[readRequest, payment.Payment]{max: maxBatch, run: s.readBatch}
 	s.updates = &batcher[updateRequest, payment.Payment]{max: maxBatch, run: s.updateBatch}
+	s.publishes = &batcher[publishRequest, publishResult]{max: maxBatch, run: s.publishBatch}
 	return s, nil
 }
 
@@ -100,7 +103,7 @@ func scanPayment(row pgx.Row, extra ...any) (payment.Payment, error) {
 }
 
 // CreatePayment stores a new pending payment and its outgoing event in one
-// transaction. With an idempotency key that this user has used before, it stores
+// statement. With an idempotency key that this user has used before, it stores
 // nothing and returns the earlier payment (replayed = true) when the request is
 // the same (same fingerprint), or an EIDEMPOTENCY error when it is not.
 func (s *Store) CreatePayment(ctx context.Context, p payment.Payment, idempotencyKey, fingerprint string, msg outbox.Message) (stored payment.Payment, replayed bool, err error) {
@@ -112,36 +115,40 @@ func (s *Store) CreatePayment(ctx context.Context, p payment.Payment, idempotenc
 	if idempotencyKey != "" {
 		key = &idempotencyKey
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
+	// One statement, so one round trip and one implicit transaction: the
+	// event is stored only if the payment was (a replay inserts neither).
+	tag, err := s.pool.Exec(ctx, `
+		WITH created AS (
 			INSERT INTO payments (payment_id, user_id, account_number, amount, description, state, created, idempotency_key, request_hash)
 			VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8, $9)
-			ON CONFLICT (user_id, idempotency_key) DO NOTHING`,
-			p.ID, p.UserID, p.AccountNumber, p.Amount.String(), p.Description, string(p.State), p.Created, key, fingerprint)
-		if err != nil {
-			return fmt.Errorf("insert payment: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			stored, replayed, err = existing(ctx, tx, p.UserID, idempotencyKey, fingerprint)
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO outbox (event_id, topic, message_key, event) VALUES ($1, $2, $3, $4)`,
-			msg.Event.ID(), msg.Topic, msg.Key, event)
-		if err != nil {
-			return fmt.Errorf("insert outbox event: %w", err)
-		}
-		stored = p
-		return nil
-	})
+			ON CONFLICT (user_id, idempotency_key) DO NOTHING
+			RETURNING payment_id
+		)
+		INSERT INTO outbox (event_id, topic, message_key, event)
+		SELECT $10, $11, $12, $13 FROM created`,
+		p.ID, p.UserID, p.AccountNumber, p.Amount.String(), p.Description, string(p.State), p.Created, key, fingerprint,
+		msg.Event.ID(), msg.Topic, msg.Key, event)
+	if err != nil {
+		return payment.Payment{}, false, classify("create payment", fmt.Errorf("insert payment and event: %w", err))
+	}
+	if tag.RowsAffected() == 1 {
+		return p, false, nil
+	}
+	stored, replayed, err = existing(ctx, s.pool, p.UserID, idempotencyKey, fingerprint)
 	if err != nil {
 		return payment.Payment{}, false, classify("create payment", err)
 	}
 	return stored, replayed, nil
 }
 
-func existing(ctx context.Context, tx pgx.Tx, userID uuid.UUID, key, fingerprint string) (payment.Payment, bool, error) {
+// rowQuerier is a pool or a transaction.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func existing(ctx context.Context, db rowQuerier, userID uuid.UUID, key, fingerprint string) (payment.Payment, bool, error) {
 	var hash string
-	p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+paymentColumns+`, request_hash FROM payments
+	p, err := scanPayment(db.QueryRow(ctx, `SELECT `+paymentColumns+`, request_hash FROM payments
 		WHERE user_id = $1 AND idempotency_key = $2`, userID, key), &hash)
 	if err != nil {
 		return payment.Payment{}, false, fmt.Errorf("read payment by idempotency key: %w", err)
@@ -301,30 +308,83 @@ func (s *Store) updateBatch(ctx context.Context, calls []*call[updateRequest, pa
 // given), oldest first, skipping events another relay holds; calls publish; and
 // marks as published the events it reports sent. It returns how many it marked
 // and the joined errors of the rest.
+//
+// Calls given ids (create-payment publishing its new event) that run at the
+// same time share one transaction; each still gets its own events, its own
+// publish call and its own outcome.
 func (s *Store) PublishOutbox(ctx context.Context, ids []string, limit int, publish func(context.Context, []outbox.Message) []error) (int, error) {
+	if ids == nil {
+		return s.drainOutbox(ctx, limit, publish)
+	}
+	r, err := s.publishes.do(ctx, publishRequest{ids: ids, limit: limit, publish: publish})
+	if err != nil {
+		return 0, err
+	}
+	return r.sent, r.failures
+}
+
+type publishRequest struct {
+	ids     []string
+	limit   int
+	publish func(context.Context, []outbox.Message) []error
+}
+
+type publishResult struct {
+	sent     int
+	failures error
+}
+
+// lockedEvent is an outbox row locked for publishing.
+type lockedEvent struct {
+	id  uuid.UUID
+	msg outbox.Message
+}
+
+// scanEvents reads locked outbox rows.
+func scanEvents(rows pgx.Rows) ([]lockedEvent, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (lockedEvent, error) {
+		var e lockedEvent
+		var raw []byte
+		if err := row.Scan(&e.id, &e.msg.Topic, &e.msg.Key, &raw); err != nil {
+			return e, err
+		}
+		e.msg.Event = cloudevents.NewEvent()
+		return e, json.Unmarshal(raw, &e.msg.Event)
+	})
+}
+
+// markPublished marks the events sent, in one round trip with the setting
+// that lets the commit skip the disk flush. The mark need not wait for the
+// WAL to reach disk: if a crash loses it, the event is published again,
+// which at-least-once delivery allows and consumers are built for (a crash
+// between the send and the commit has the same effect).
+func markPublished(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error {
+	batch := &pgx.Batch{}
+	batch.Queue(`UPDATE outbox SET published = now() WHERE event_id = ANY($1)`, ids)
+	batch.Queue(`SET LOCAL synchronous_commit = off`)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("mark published: %w", err)
+	}
+	return nil
+}
+
+// drainOutbox is PublishOutbox without ids: the relay's sweep of the oldest events.
+func (s *Store) drainOutbox(ctx context.Context, limit int, publish func(context.Context, []outbox.Message) []error) (int, error) {
 	var sent int
 	var failures error
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT event_id, topic, message_key, event FROM outbox
-			WHERE published IS NULL AND ($1::uuid[] IS NULL OR event_id = ANY($1))
-			ORDER BY created LIMIT $2 FOR UPDATE SKIP LOCKED`, ids, limit)
+			WHERE published IS NULL ORDER BY created LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 		if err != nil {
 			return fmt.Errorf("lock outbox: %w", err)
 		}
-		var eventIDs []uuid.UUID
-		batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outbox.Message, error) {
-			var m outbox.Message
-			var id uuid.UUID
-			var raw []byte
-			if err := row.Scan(&id, &m.Topic, &m.Key, &raw); err != nil {
-				return m, err
-			}
-			eventIDs = append(eventIDs, id)
-			m.Event = cloudevents.NewEvent()
-			return m, json.Unmarshal(raw, &m.Event)
-		})
-		if err != nil || len(batch) == 0 {
+		events, err := scanEvents(rows)
+		if err != nil || len(events) == 0 {
 			return err
+		}
+		batch := make([]outbox.Message, len(events))
+		for i, e := range events {
+			batch[i] = e.msg
 		}
 		var published []uuid.UUID
 		var errs []error
@@ -333,31 +393,102 @@ func (s *Store) PublishOutbox(ctx context.Context, ids []string, limit int, publ
 				errs = append(errs, err)
 				continue
 			}
-			published = append(published, eventIDs[i])
+			published = append(published, events[i].id)
 		}
 		failures = errors.Join(errs...)
 		if len(published) == 0 {
 			return nil
 		}
-		_, err = tx.Exec(ctx, `UPDATE outbox SET published = now() WHERE event_id = ANY($1)`, published)
-		if err != nil {
-			return fmt.Errorf("mark published: %w", err)
+		if err := markPublished(ctx, tx, published); err != nil {
+			return err
 		}
 		sent = len(published)
-		// The mark need not wait for the WAL to reach disk: if a crash loses
-		// it, the event is published again, which at-least-once delivery
-		// allows and consumers are built for (a crash between the send and
-		// the commit has the same effect). This takes a disk flush off every
-		// create.
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return fmt.Errorf("mark published: %w", err)
-		}
 		return nil
 	})
 	if err != nil {
 		return 0, classify("publish outbox", err)
 	}
 	return sent, failures
+}
+
+// publishBatch runs a batch of PublishOutbox calls with ids in one
+// transaction: it locks all their events by primary key, hands each call its
+// own (oldest first, up to its limit) and runs the calls' publish functions
+// at once, so the producer sends them together, then marks every sent event
+// with one statement.
+func (s *Store) publishBatch(ctx context.Context, calls []*call[publishRequest, publishResult]) {
+	var all []uuid.UUID
+	owner := map[uuid.UUID]int{} // event → the first call that asked for it
+	for i, c := range calls {
+		for _, raw := range c.req.ids {
+			id, err := uuid.Parse(raw)
+			if err != nil {
+				c.err = fmt.Errorf("publish outbox: event id %q: %w", raw, err)
+				break
+			}
+			if _, taken := owner[id]; !taken {
+				owner[id] = i
+				all = append(all, id)
+			}
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Not the "oldest unpublished" scan of drainOutbox: the primary key
+		// finds the events, where that index would walk every entry of an
+		// event published since the last vacuum.
+		rows, err := tx.Query(ctx, `SELECT event_id, topic, message_key, event FROM outbox
+			WHERE event_id = ANY($1) AND published IS NULL ORDER BY created FOR UPDATE SKIP LOCKED`, all)
+		if err != nil {
+			return fmt.Errorf("lock outbox: %w", err)
+		}
+		events, err := scanEvents(rows)
+		if err != nil {
+			return err
+		}
+		mine := make([][]lockedEvent, len(calls))
+		for _, e := range events {
+			i := owner[e.id]
+			if calls[i].err == nil && len(mine[i]) < calls[i].req.limit {
+				mine[i] = append(mine[i], e)
+			}
+		}
+		results := make([][]error, len(calls))
+		var wg sync.WaitGroup
+		for i, c := range calls {
+			if len(mine[i]) == 0 {
+				continue
+			}
+			msgs := make([]outbox.Message, len(mine[i]))
+			for j, e := range mine[i] {
+				msgs[j] = e.msg
+			}
+			wg.Go(func() { results[i] = c.req.publish(ctx, msgs) })
+		}
+		wg.Wait()
+		var published []uuid.UUID
+		for i, c := range calls {
+			var errs []error
+			for j, err := range results[i] {
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				published = append(published, mine[i][j].id)
+				c.res.sent++
+			}
+			c.res.failures = errors.Join(errs...)
+		}
+		if len(published) == 0 {
+			return nil
+		}
+		return markPublished(ctx, tx, published)
+	})
+	for _, c := range calls {
+		if err != nil && c.err == nil {
+			c.res = publishResult{}
+			c.err = classify("publish outbox", withCallerContext(c.ctx, err))
+		}
+	}
 }
 
 // classify wraps err with its operation and marks connection failures as

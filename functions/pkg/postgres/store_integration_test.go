@@ -4,12 +4,16 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/payment"
 	"handler/function/functions/pkg/postgres"
 	"handler/function/functions/pkg/storetest"
@@ -79,5 +83,106 @@ func TestSubscribersAreWokenAfterTheDatabaseRestarts(t *testing.T) {
 	case <-changed:
 	case <-time.After(time.Minute):
 		t.Fatal("no notification after the restart")
+	}
+}
+
+// Concurrent calls share queries and transactions (batches). Each still gets
+// its own outcome: every result is applied exactly once, a duplicate sees the
+// first and is refused as already applied, an unknown payment is not found,
+// and a payment read by another user is not found.
+func TestConcurrentCallsKeepTheirOwnOutcomes(t *testing.T) {
+	s := MustStore(t)
+	ctx := context.Background()
+	var ps []payment.Payment
+	for range 100 {
+		p := storetest.MustPayment(t, uuid.New(), "10", time.Now())
+		storetest.MustCreate(t, s, p)
+		ps = append(ps, p)
+	}
+	var applied, duplicates atomic.Int64
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		result := payment.Result{PaymentID: p.ID, Success: true, Details: "ok", Processed: time.Now()}
+		for range 2 {
+			wg.Go(func() {
+				_, err := s.UpdatePayment(ctx, p.ID, func(p *payment.Payment) error { return p.Apply(result) })
+				switch {
+				case err == nil:
+					applied.Add(1)
+				case errors.Is(err, payment.ErrAlreadyApplied):
+					duplicates.Add(1)
+				default:
+					t.Errorf("update %s: %v", p.ID, err)
+				}
+			})
+		}
+		wg.Go(func() {
+			_, err := s.UpdatePayment(ctx, uuid.New(), func(*payment.Payment) error { return nil })
+			if payment.ErrorCode(err) != payment.ENOTFOUND {
+				t.Errorf("update of an unknown payment: %v, want not found", err)
+			}
+		})
+	}
+	wg.Wait()
+	if applied.Load() != 100 || duplicates.Load() != 100 {
+		t.Fatalf("%d applied and %d duplicates, want 100 and 100", applied.Load(), duplicates.Load())
+	}
+	for _, p := range ps {
+		wg.Go(func() {
+			got, err := s.GetPayment(ctx, p.ID, p.UserID)
+			if err != nil || got.State != payment.Completed || got.ID != p.ID {
+				t.Errorf("read back %s: %+v, %v", p.ID, got, err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := s.GetPayment(ctx, p.ID, uuid.New()); payment.ErrorCode(err) != payment.ENOTFOUND {
+				t.Errorf("another user's read of %s: %v, want not found", p.ID, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Publishes of given events that run at the same time share a transaction;
+// each call still gets its own events and outcome, and an event whose
+// publish failed stays for the relay.
+func TestConcurrentPublishesMarkOnlyTheirOwnSentEvents(t *testing.T) {
+	s := MustStore(t)
+	ctx := context.Background()
+	ids := make([]string, 60)
+	for i := range ids {
+		ids[i] = storetest.MustCreate(t, s, storetest.MustPayment(t, uuid.New(), "10", time.Now()))
+	}
+	failed := map[string]bool{}
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		failing := i%3 == 0
+		failed[id] = failing
+		wg.Go(func() {
+			sent, err := s.PublishOutbox(ctx, []string{id}, 1, func(_ context.Context, batch []outbox.Message) []error {
+				if len(batch) != 1 || batch[0].Event.ID() != id {
+					t.Errorf("call for %s was handed %d events", id, len(batch))
+				}
+				if failing {
+					return []error{errors.New("kafka down")}
+				}
+				return []error{nil}
+			})
+			if failing && (sent != 0 || err == nil) || !failing && (sent != 1 || err != nil) {
+				t.Errorf("publish %s (failing %v): sent %d, err %v", id, failing, sent, err)
+			}
+		})
+	}
+	wg.Wait()
+	drained, err := s.PublishOutbox(ctx, nil, 100, func(_ context.Context, batch []outbox.Message) []error {
+		for _, m := range batch {
+			if !failed[m.Event.ID()] {
+				t.Errorf("event %s was sent but is still unpublished", m.Event.ID())
+			}
+		}
+		return make([]error, len(batch))
+	})
+	if err != nil || drained != 20 {
+		t.Fatalf("the relay found %d events (%v), want the 20 whose publish failed", drained, err)
 	}
 }

@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A batcher that doubles numbers and records the size of every batch.
+func doubler(release <-chan struct{}) (*batcher[int, int], *[]int, *sync.Mutex) {
+	var mu sync.Mutex
+	var sizes []int
+	b := &batcher[int, int]{max: 100, run: func(ctx context.Context, calls []*call[int, int]) {
+		<-release
+		mu.Lock()
+		sizes = append(sizes, len(calls))
+		mu.Unlock()
+		for _, c := range calls {
+			c.res = 2 * c.req
+		}
+	}}
+	return b, &sizes, &mu
+}
+
+func TestBatcherGroupsCallsThatWaitWhileABatchRuns(t *testing.T) {
+	release := make(chan struct{})
+	b, sizes, mu := doubler(release)
+	first := make(chan int, 1)
+	go func() { r, _ := b.do(t.Context(), 1); first <- r }()
+	// Wait until the first call's batch is running, then queue 50 more.
+	for {
+		b.mu.Lock()
+		running := b.running && len(b.queue) == 0
+		b.mu.Unlock()
+		if running {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	results := make([]int, 50)
+	for i := range results {
+		wg.Go(func() { results[i], _ = b.do(t.Context(), i) })
+	}
+	for {
+		b.mu.Lock()
+		queued := len(b.queue)
+		b.mu.Unlock()
+		if queued == 50 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if r := <-first; r != 2 {
+		t.Fatalf("first call: %d, want 2", r)
+	}
+	for i, r := range results {
+		if r != 2*i {
+			t.Fatalf("call %d got %d, want %d", i, r, 2*i)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(*sizes) != 2 || (*sizes)[0] != 1 || (*sizes)[1] != 50 {
+		t.Fatalf("batch sizes %v, want [1 50]", *sizes)
+	}
+}
+
+func TestBatcherLeavesOutCallsWhoseContextEndedWhileQueued(t *testing.T) {
+	release := make(chan struct{})
+	b, sizes, mu := doubler(release)
+	go b.do(context.Background(), 1) // holds the batcher busy until release
+	for {
+		b.mu.Lock()
+		running := b.running && len(b.queue) == 0
+		b.mu.Unlock()
+		if running {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { _, err := b.do(ctx, 2); done <- err }()
+	for {
+		b.mu.Lock()
+		queued := len(b.queue)
+		b.mu.Unlock()
+		if queued == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	close(release)
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(*sizes) != 1 {
+		t.Fatalf("batch sizes %v: the cancelled call ran", *sizes)
+	}
+}
+
+func TestBatcherRespectsTheBatchBound(t *testing.T) {
+	release := make(chan struct{})
+	close(release)
+	b, sizes, mu := doubler(release)
+	b.max = 3
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if r, err := b.do(t.Context(), i); err != nil || r != 2*i {
+				t.Errorf("call %d: %d, %v", i, r, err)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for _, n := range *sizes {
+		if n > 3 {
+			t.Fatalf("batch of %d, bound 3", n)
+		}
+		total += n
+	}
+	if total != 20 {
+		t.Fatalf("%d calls ran, want 20", total)
+	}
+}

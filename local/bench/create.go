@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"handler/function/local/bench/load"
+)
+
+// requestTimeout bounds one create; anything slower is a failure.
+const requestTimeout = 30 * time.Second
+
+// create makes one payment through the gateway for a user of its own, so the
+// per-user rate limit (10/s, bursts of 20) never applies, and returns its id.
+func (b *bench) create(ctx context.Context) (uuid.UUID, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	body := fmt.Appendf(nil, `{"userId":%q,"accountNumber":"40817810099910004312","amount":"125.50","description":"Rent"}`, uuid.New())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.stack.GatewayURL+"/function/create-payment", bytes.NewReader(body))
+	if err != nil {
+		return uuid.Nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+b.stack.APIKey)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("read answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return uuid.Nil, fmt.Errorf("create: %d %s", resp.StatusCode, snippet(raw))
+	}
+	var created struct {
+		PaymentID uuid.UUID `json:"paymentId"`
+	}
+	if err := json.Unmarshal(raw, &created); err != nil || created.PaymentID == uuid.Nil {
+		return uuid.Nil, fmt.Errorf("create: answer without a payment id: %s", snippet(raw))
+	}
+	return created.PaymentID, nil
+}
+
+func (b *bench) createCall(ctx context.Context) error {
+	_, err := b.create(ctx)
+	return err
+}
+
+// measureThroughput creates payments with a fixed number of clients, each
+// sending its next request as soon as the last is answered. The rest of the
+// stack processes them meanwhile, as it would in production.
+func (b *bench) measureThroughput(ctx context.Context) error {
+	if err := b.settle(ctx); err != nil {
+		return err
+	}
+	rec := &load.Recorder{}
+	stopProfiles, err := b.startProfiles(ctx, phaseThroughput, b.cfg.Duration)
+	if err != nil {
+		return err
+	}
+	stop := b.progress.Track(func() string {
+		return trackLine("throughput", rec, b.cfg.Duration)
+	})
+	b.measureCPU(phaseThroughput, func() { load.Closed(ctx, b.cfg.Concurrency, b.cfg.Duration, b.createCall, rec) })
+	s := rec.Summary()
+	stop(fmt.Sprintf("throughput: %.0f creates/s with %d clients (p50 %.1f ms, p99 %.1f ms), %d failed",
+		s.PerSecond, b.cfg.Concurrency, s.Latency.P50, s.Latency.P99, s.Failed))
+	b.results.Throughput = &s
+	if err := stopProfiles(); err != nil {
+		return err
+	}
+	return failures(s)
+}
+
+// measureLatency creates payments open-loop at a fixed rate: each request is
+// due at its time whether or not earlier ones were answered, and its latency
+// counts from then.
+func (b *bench) measureLatency(ctx context.Context) error {
+	if err := b.settle(ctx); err != nil {
+		return err
+	}
+	rec := &load.Recorder{}
+	stop := b.progress.Track(func() string {
+		return trackLine(fmt.Sprintf("latency at %.0f/s", b.cfg.Rate), rec, b.cfg.Duration)
+	})
+	b.measureCPU(phaseLatency, func() { load.Open(ctx, b.cfg.Rate, b.cfg.Duration, maxInFlight, b.createCall, rec) })
+	s := rec.Summary()
+	stop(fmt.Sprintf("latency at %.0f/s: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms; %d failed, %d dropped",
+		b.cfg.Rate, s.Latency.P50, s.Latency.P95, s.Latency.P99, s.Latency.Max, s.Failed, s.Dropped))
+	b.results.Latency = &s
+	return failures(s)
+}
+
+// maxInFlight bounds an open-loop run: past it the system is not keeping up
+// and further requests are counted as dropped.
+const maxInFlight = 10000
+
+func trackLine(name string, rec *load.Recorder, total time.Duration) string {
+	s := rec.Summary()
+	return fmt.Sprintf("%s: %4.0fs/%.0fs  ok %d  failed %d  dropped %d  %.0f/s",
+		name, s.Seconds, total.Seconds(), s.OK, s.Failed, s.Dropped, s.PerSecond)
+}
+
+// failures turns failed or dropped calls into an error naming the last failure.
+func failures(s load.Summary) error {
+	if s.Failed == 0 && s.Dropped == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d calls failed and %d were dropped (last error: %s)", s.Failed, s.Dropped, s.LastError)
+}
