@@ -10,15 +10,14 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// idleAfter is how long an unused bucket is kept; a full bucket is the same as
-// a new one, so forgetting it changes nothing.
-const idleAfter = 10 * time.Minute
-
 // PerKey holds one bucket per key.
 type PerKey struct {
 	limit rate.Limit
 	burst int
 	now   func() time.Time
+	// idleAfter is how long an unused bucket takes to fill up again. A full
+	// bucket is the same as a new one, so it can be forgotten then.
+	idleAfter time.Duration
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -36,7 +35,12 @@ func New(perSecond float64, burst int, now func() time.Time) *PerKey {
 	if now == nil {
 		now = time.Now
 	}
-	return &PerKey{limit: rate.Limit(perSecond), burst: max(burst, 1), now: now, buckets: map[string]*bucket{}}
+	burst = max(burst, 1)
+	l := &PerKey{limit: rate.Limit(perSecond), burst: burst, now: now, buckets: map[string]*bucket{}}
+	if perSecond > 0 {
+		l.idleAfter = time.Duration(float64(burst) / perSecond * float64(time.Second))
+	}
+	return l
 }
 
 // Allow takes a token for key. When none is left it reports how long until one is.
@@ -62,15 +66,22 @@ func (l *PerKey) Allow(key string) (bool, time.Duration) {
 	return true, 0
 }
 
-// sweep forgets idle buckets, at most once a minute; l.mu is held.
+// sweep forgets full buckets, at most once every few seconds; l.mu is held.
 func (l *PerKey) sweep(now time.Time) {
-	if now.Sub(l.swept) < time.Minute {
+	if now.Sub(l.swept) < max(l.idleAfter, 5*time.Second) {
 		return
 	}
 	l.swept = now
 	for key, b := range l.buckets {
-		if now.Sub(b.used) > idleAfter {
+		if now.Sub(b.used) >= l.idleAfter {
 			delete(l.buckets, key)
 		}
 	}
+}
+
+// Len is how many buckets are kept.
+func (l *PerKey) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
 }

@@ -1,6 +1,7 @@
 package ratelimit_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -41,5 +42,28 @@ func TestPerKeyOff(t *testing.T) {
 		if ok, _ := l.Allow("alice"); !ok {
 			t.Fatal("limiting is off, yet a request was refused")
 		}
+	}
+}
+
+// A bucket left alone until it is full again is forgotten, so a run with many
+// users does not keep one bucket per user for long; forgetting it must not
+// change any answer.
+func TestPerKeyForgetsFullBuckets(t *testing.T) {
+	c := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := ratelimit.New(10, 20, c.now)
+	for i := range 1000 {
+		l.Allow(fmt.Sprint("user-", i))
+	}
+	if n := l.Len(); n != 1000 {
+		t.Fatalf("%d buckets, want 1000", n)
+	}
+	c.t = c.t.Add(5 * time.Second) // 20 tokens at 10/s refill in 2 s
+	for range 20 {
+		if ok, _ := l.Allow("user-0"); !ok {
+			t.Fatal("a forgotten user did not get a full burst")
+		}
+	}
+	if n := l.Len(); n != 1 {
+		t.Fatalf("%d buckets after the sweep, want only the active one", n)
 	}
 }
