@@ -4,12 +4,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"handler/function/local/stack"
 )
 
 // Phases, in the order they run. Each can be left out with -phases.
@@ -59,7 +60,7 @@ type Config struct {
 
 // ConfigFromFlags parses args (without the program name) into a Config with defaults.
 func ConfigFromFlags(args []string) (Config, error) {
-	root, err := findRoot()
+	root, err := stack.FindRoot()
 	if err != nil {
 		return Config{}, err
 	}
@@ -134,22 +135,4 @@ func findPGBench() string {
 		return matches[len(matches)-1]
 	}
 	return "pgbench"
-}
-
-// findRoot walks up from the working directory to the folder with stack.yml.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "stack.yml")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("stack.yml not found above the working directory")
-		}
-		dir = parent
-	}
 }

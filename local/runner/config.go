@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"handler/function/local/stack"
 )
 
 // Config is the runner's configuration, read once from the environment.
@@ -45,7 +47,7 @@ type Config struct {
 
 // ConfigFromEnv reads the configuration with its defaults.
 func ConfigFromEnv() (Config, error) {
-	root, err := findRoot()
+	root, err := stack.FindRoot()
 	if err != nil {
 		return Config{}, err
 	}
@@ -113,22 +115,4 @@ func envInt(name string, def int) int {
 		return def
 	}
 	return n
-}
-
-// findRoot walks up from the working directory to the folder with stack.yml.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "stack.yml")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("stack.yml not found above the working directory")
-		}
-		dir = parent
-	}
 }

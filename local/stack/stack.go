@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -127,4 +128,23 @@ func (f Function) Schedule() string {
 		return ""
 	}
 	return f.Annotations["schedule"]
+}
+
+// FindRoot walks up from the working directory to the project folder: the
+// first one holding a stack.yml.
+func FindRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "stack.yml")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("stack.yml not found above the working directory")
+		}
+		dir = parent
+	}
 }

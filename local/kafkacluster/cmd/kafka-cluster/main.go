@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"handler/function/local/kafkacluster"
+	"handler/function/local/stack"
 )
 
 func main() {
@@ -217,7 +218,7 @@ func ids(v []int32) string {
 // configFromEnv reads the settings once, with the cluster and the jar cache
 // under the project's .local folder.
 func configFromEnv() (kafkacluster.Config, error) {
-	root, err := findRoot()
+	root, err := stack.FindRoot()
 	if err != nil {
 		return kafkacluster.Config{}, err
 	}
@@ -255,22 +256,4 @@ func env(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// findRoot walks up from the working directory to the folder with stack.yml.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "stack.yml")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("stack.yml not found above the working directory")
-		}
-		dir = parent
-	}
 }
