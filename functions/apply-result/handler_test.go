@@ -15,6 +15,7 @@ import (
 
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/memory"
 	"handler/function/functions/pkg/payment"
 	"handler/function/functions/pkg/storetest"
@@ -47,54 +48,14 @@ func result(id uuid.UUID, success bool, processed time.Time) payment.Result {
 	return payment.Result{PaymentID: id, Success: success, Details: fmt.Sprint("details ", success), Processed: processed}
 }
 
-// The three shapes an event arrives in over HTTP.
-
-func binaryRequest(e cloudevents.Event) handler.Request {
-	h := http.Header{}
-	h.Set("Ce-Specversion", e.SpecVersion())
-	h.Set("Ce-Id", e.ID())
-	h.Set("Ce-Source", e.Source())
-	h.Set("Ce-Type", e.Type())
-	h.Set("Ce-Subject", e.Subject())
-	h.Set("Ce-Time", e.Time().Format(time.RFC3339Nano))
-	h.Set("Ce-Partitionkey", fmt.Sprint(e.Extensions()[events.PartitionKey]))
-	h.Set("Content-Type", e.DataContentType())
-	return handler.Request{Method: http.MethodPost, Header: h, Body: e.Data()}
-}
-
-func MustStructuredRequest(tb testing.TB, e cloudevents.Event, contentType string) handler.Request {
-	tb.Helper()
-	body, err := json.Marshal(e)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return handler.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": {contentType}}, Body: body}
-}
-
-type errorJSON struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func MustDecodeError(tb testing.TB, resp handler.Response) errorJSON {
-	tb.Helper()
-	var body errorJSON
-	if err := json.Unmarshal(resp.Body, &body); err != nil || body.Error.Code == "" {
-		tb.Fatalf("status %d, body %s is not a JSON error (%v)", resp.StatusCode, resp.Body, err)
-	}
-	return body
-}
-
 func TestApplyResult(t *testing.T) {
 	shapes := map[string]func(tb testing.TB, e cloudevents.Event) handler.Request{
-		"binary": func(_ testing.TB, e cloudevents.Event) handler.Request { return binaryRequest(e) },
+		"binary": func(_ testing.TB, e cloudevents.Event) handler.Request { return functest.BinaryRequest(e) },
 		"structured": func(tb testing.TB, e cloudevents.Event) handler.Request {
-			return MustStructuredRequest(tb, e, "application/cloudevents+json")
+			return functest.MustStructuredRequest(tb, e, "application/cloudevents+json")
 		},
 		"structured as text/plain": func(tb testing.TB, e cloudevents.Event) handler.Request {
-			return MustStructuredRequest(tb, e, "text/plain")
+			return functest.MustStructuredRequest(tb, e, "text/plain")
 		},
 	}
 	for name, shape := range shapes {
@@ -127,7 +88,7 @@ func TestApplyResultDuplicateChangesNothing(t *testing.T) {
 	p := MustPending(t, st)
 	s := newTestService(st)
 	first := result(p.ID, true, testNow.Add(time.Second))
-	if resp := s.handle(t.Context(), binaryRequest(events.Processed(first))); resp.StatusCode != http.StatusOK {
+	if resp := s.handle(t.Context(), functest.BinaryRequest(events.Processed(first))); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first: %d %s", resp.StatusCode, resp.Body)
 	}
 	before := MustGet(t, st, p)
@@ -136,7 +97,7 @@ func TestApplyResultDuplicateChangesNothing(t *testing.T) {
 	late := first
 	late.Processed, late.Details = testNow.Add(time.Hour), "recomputed"
 	for _, r := range []payment.Result{first, late} {
-		resp := s.handle(t.Context(), MustStructuredRequest(t, events.Processed(r), "text/plain"))
+		resp := s.handle(t.Context(), functest.MustStructuredRequest(t, events.Processed(r), "text/plain"))
 		var answered payment.Payment
 		if err := json.Unmarshal(resp.Body, &answered); err != nil || resp.StatusCode != http.StatusOK || answered.State != payment.Completed {
 			t.Fatalf("duplicate: %d %s (%v)", resp.StatusCode, resp.Body, err)
@@ -151,12 +112,12 @@ func TestApplyResultContraryIsPermanent(t *testing.T) {
 	st := memory.New()
 	p := MustPending(t, st)
 	s := newTestService(st)
-	if resp := s.handle(t.Context(), binaryRequest(events.Processed(result(p.ID, false, testNow)))); resp.StatusCode != http.StatusOK {
+	if resp := s.handle(t.Context(), functest.BinaryRequest(events.Processed(result(p.ID, false, testNow)))); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first: %d %s", resp.StatusCode, resp.Body)
 	}
 	before := MustGet(t, st, p)
-	resp := s.handle(t.Context(), binaryRequest(events.Processed(result(p.ID, true, testNow.Add(time.Second)))))
-	body := MustDecodeError(t, resp)
+	resp := s.handle(t.Context(), functest.BinaryRequest(events.Processed(result(p.ID, true, testNow.Add(time.Second)))))
+	body := functest.MustDecodeError(t, resp)
 	if resp.StatusCode != http.StatusBadRequest || body.Error.Code != "invalid_request" {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 	}
@@ -169,8 +130,8 @@ func TestApplyResultUnknownPaymentIsPermanent(t *testing.T) {
 	st := memory.New()
 	MustPending(t, st)
 	unknown := uuid.New()
-	resp := newTestService(st).handle(t.Context(), binaryRequest(events.Processed(result(unknown, true, testNow))))
-	body := MustDecodeError(t, resp)
+	resp := newTestService(st).handle(t.Context(), functest.BinaryRequest(events.Processed(result(unknown, true, testNow))))
+	body := functest.MustDecodeError(t, resp)
 	if resp.StatusCode != http.StatusBadRequest || body.Error.Code != "invalid_request" {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 	}
@@ -180,8 +141,8 @@ func TestApplyResultStoreOutageIsTransient(t *testing.T) {
 	st := memory.New()
 	p := MustPending(t, st)
 	st.Fail = payment.Unavailable("database", errors.New("connection refused"))
-	resp := newTestService(st).handle(t.Context(), binaryRequest(events.Processed(result(p.ID, true, testNow))))
-	body := MustDecodeError(t, resp)
+	resp := newTestService(st).handle(t.Context(), functest.BinaryRequest(events.Processed(result(p.ID, true, testNow))))
+	body := functest.MustDecodeError(t, resp)
 	if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
 	}
@@ -209,25 +170,25 @@ func TestApplyResultRejectsBadEvents(t *testing.T) {
 	}
 	otherSubject := events.Processed(good)
 	otherSubject.SetSubject(uuid.NewString())
-	noSource := binaryRequest(events.Processed(good))
+	noSource := functest.BinaryRequest(events.Processed(good))
 	noSource.Header.Del("Ce-Source")
 
 	tests := map[string]handler.Request{
-		"created event":              MustStructuredRequest(t, events.Created(p), "text/plain"),
+		"created event":              functest.MustStructuredRequest(t, events.Created(p), "text/plain"),
 		"not a CloudEvent":           {Method: http.MethodPost, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("{")},
 		"empty body":                 {Method: http.MethodPost, Header: http.Header{}},
 		"no source":                  noSource,
-		"subject is another payment": MustStructuredRequest(t, otherSubject, "application/cloudevents+json"),
-		"no processed time":          MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "processed") }), "text/plain"),
-		"success not a boolean":      MustStructuredRequest(t, withData(func(m map[string]any) { m["success"] = "true" }), "text/plain"),
-		"unknown field":              MustStructuredRequest(t, withData(func(m map[string]any) { m["amount"] = "1.00" }), "text/plain"),
-		"no paymentId":               MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "paymentId") }), "text/plain"),
+		"subject is another payment": functest.MustStructuredRequest(t, otherSubject, "application/cloudevents+json"),
+		"no processed time":          functest.MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "processed") }), "text/plain"),
+		"success not a boolean":      functest.MustStructuredRequest(t, withData(func(m map[string]any) { m["success"] = "true" }), "text/plain"),
+		"unknown field":              functest.MustStructuredRequest(t, withData(func(m map[string]any) { m["amount"] = "1.00" }), "text/plain"),
+		"no paymentId":               functest.MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "paymentId") }), "text/plain"),
 	}
 	s := newTestService(st)
 	for name, req := range tests {
 		t.Run(name, func(t *testing.T) {
 			resp := s.handle(t.Context(), req)
-			body := MustDecodeError(t, resp)
+			body := functest.MustDecodeError(t, resp)
 			if resp.StatusCode != http.StatusBadRequest || body.Error.Code != "invalid_request" {
 				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 			}
@@ -241,10 +202,10 @@ func TestApplyResultRejectsBadEvents(t *testing.T) {
 func TestApplyResultMethodNotAllowed(t *testing.T) {
 	st := memory.New()
 	p := MustPending(t, st)
-	req := binaryRequest(events.Processed(result(p.ID, true, testNow)))
+	req := functest.BinaryRequest(events.Processed(result(p.ID, true, testNow)))
 	req.Method = http.MethodGet
 	resp := newTestService(st).handle(t.Context(), req)
-	body := MustDecodeError(t, resp)
+	body := functest.MustDecodeError(t, resp)
 	if resp.StatusCode != http.StatusMethodNotAllowed || body.Error.Code != "method_not_allowed" || resp.Header.Get("Allow") != http.MethodPost {
 		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
 	}

@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/memory"
 	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/payment"
@@ -49,40 +49,17 @@ func (s *countingStore) CreatePayment(ctx context.Context, p payment.Payment, ke
 	return s.Store.CreatePayment(ctx, p, key, fingerprint, msg)
 }
 
-// fakePublisher records what it is asked to publish, and fails with err when set.
-type fakePublisher struct {
-	mu   sync.Mutex
-	sent []outbox.Message
-	err  error
-}
-
-func (f *fakePublisher) Publish(_ context.Context, topic, key string, e cloudevents.Event) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return f.err
-	}
-	f.sent = append(f.sent, outbox.Message{Topic: topic, Key: key, Event: e})
-	return nil
-}
-
-func (f *fakePublisher) messages() []outbox.Message {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.sent)
-}
-
 type fixture struct {
 	svc   *service
 	store *countingStore
-	pub   *fakePublisher
+	pub   *functest.Publisher
 }
 
 // newFixture builds the service on the memory store; the relay is a real
 // outbox.Relay publishing through the fake publisher.
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
-	f := &fixture{store: &countingStore{Store: memory.New()}, pub: &fakePublisher{}}
+	f := &fixture{store: &countingStore{Store: memory.New()}, pub: &functest.Publisher{}}
 	ids := 0
 	f.svc = &service{
 		cfg: Config{
@@ -128,26 +105,6 @@ func MustPendingEvents(tb testing.TB, s *memory.Store) []outbox.Message {
 		tb.Fatal(err)
 	}
 	return pending
-}
-
-type errorJSON struct {
-	Error struct {
-		Code    string            `json:"code"`
-		Message string            `json:"message"`
-		Fields  map[string]string `json:"fields"`
-	} `json:"error"`
-}
-
-func MustDecodeError(tb testing.TB, resp handler.Response) errorJSON {
-	tb.Helper()
-	var body errorJSON
-	if err := json.Unmarshal(resp.Body, &body); err != nil || body.Error.Code == "" || body.Error.Message == "" {
-		tb.Fatalf("status %d, body %s is not a JSON error (%v)", resp.StatusCode, resp.Body, err)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		tb.Fatalf("Content-Type = %q", ct)
-	}
-	return body
 }
 
 func TestCreateRejectsBadInput(t *testing.T) {
@@ -250,7 +207,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 			}
 			method := cmp.Or(tt.method, http.MethodPost)
 			resp := f.svc.handle(t.Context(), handler.Request{Method: method, Header: h, Body: []byte(tt.body)})
-			body := MustDecodeError(t, resp)
+			body := functest.MustDecodeError(t, resp)
 			if resp.StatusCode != tt.wantStatus || body.Error.Code != tt.wantCode {
 				t.Fatalf("status %d code %q, want %d %q: %s", resp.StatusCode, body.Error.Code, tt.wantStatus, tt.wantCode, resp.Body)
 			}
@@ -271,7 +228,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 			if pending := MustPendingEvents(t, f.store.Store); len(pending) != 0 {
 				t.Fatalf("events stored: %v", pending)
 			}
-			if sent := f.pub.messages(); len(sent) != 0 {
+			if sent := f.pub.Messages(); len(sent) != 0 {
 				t.Fatalf("events published: %v", sent)
 			}
 		})
@@ -340,7 +297,7 @@ func TestCreateAnswersThePaymentAndPublishesItsEvent(t *testing.T) {
 		t.Fatalf("body = %v\nwant   %v", got, want)
 	}
 
-	sent := f.pub.messages()
+	sent := f.pub.Messages()
 	if len(sent) != 1 {
 		t.Fatalf("published %d events, want 1", len(sent))
 	}
@@ -363,7 +320,7 @@ func TestCreateAnswersThePaymentAndPublishesItsEvent(t *testing.T) {
 
 func TestCreateSucceedsWhenPublishingFails(t *testing.T) {
 	tests := map[string]func(f *fixture){
-		"publisher fails": func(f *fixture) { f.pub.err = payment.Unavailable("kafka", errors.New("brokers down")) },
+		"publisher fails": func(f *fixture) { f.pub.Err = payment.Unavailable("kafka", errors.New("brokers down")) },
 		"relay cannot be built": func(f *fixture) {
 			f.svc.relay = func(context.Context) (relay, error) {
 				return nil, payment.Unavailable("kafka", errors.New("no brokers"))
@@ -383,7 +340,7 @@ func TestCreateSucceedsWhenPublishingFails(t *testing.T) {
 				pending[0].Topic != testTopic || pending[0].Event.Type() != payment.EventCreated {
 				t.Fatalf("outbox = %v, want the payment's created event", pending)
 			}
-			if sent := f.pub.messages(); len(sent) != 0 {
+			if sent := f.pub.Messages(); len(sent) != 0 {
 				t.Fatalf("published %v", sent)
 			}
 		})
@@ -409,7 +366,7 @@ func TestCreateIdempotencyKey(t *testing.T) {
 	}
 
 	reused := f.post(t, strings.Replace(validBody, "125.50", "99.00", 1), key)
-	body := MustDecodeError(t, reused)
+	body := functest.MustDecodeError(t, reused)
 	if reused.StatusCode != http.StatusUnprocessableEntity || body.Error.Code != "idempotency_key_reused" {
 		t.Fatalf("reuse: %d %s", reused.StatusCode, reused.Body)
 	}
@@ -418,7 +375,7 @@ func TestCreateIdempotencyKey(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("stored %d payments (%v), want 1", len(list), err)
 	}
-	if sent := f.pub.messages(); len(sent) != 1 {
+	if sent := f.pub.Messages(); len(sent) != 1 {
 		t.Fatalf("published %d events, want 1", len(sent))
 	}
 	if pending := MustPendingEvents(t, f.store.Store); len(pending) != 0 {
@@ -436,11 +393,11 @@ func TestCreateStoreOutage(t *testing.T) {
 	f := newFixture(t)
 	f.store.Fail = payment.Unavailable("database", errors.New("connection refused"))
 	resp := f.post(t, validBody, nil)
-	body := MustDecodeError(t, resp)
+	body := functest.MustDecodeError(t, resp)
 	if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
 	}
-	if sent := f.pub.messages(); len(sent) != 0 {
+	if sent := f.pub.Messages(); len(sent) != 0 {
 		t.Fatalf("published %v during an outage", sent)
 	}
 	f.store.Fail = nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/payment"
 	"handler/function/functions/pkg/ratelimit"
 )
@@ -40,7 +41,7 @@ func TestCreateRequiresTheAPIKeyWhenOneIsConfigured(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, resp.Body)
 			}
 			if tc.want == http.StatusUnauthorized {
-				if got := MustDecodeError(t, resp).Error.Code; got != "unauthorized" {
+				if got := functest.MustDecodeError(t, resp).Error.Code; got != "unauthorized" {
 					t.Errorf("code %q", got)
 				}
 				if resp.Header.Get("WWW-Authenticate") == "" {
@@ -68,10 +69,10 @@ func TestCreateRateLimitsEachUser(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("over the limit: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Body)
 	}
-	if got := MustDecodeError(t, resp).Error.Code; got != "rate_limited" {
+	if got := functest.MustDecodeError(t, resp).Error.Code; got != "rate_limited" {
 		t.Fatalf("code %q", got)
 	}
-	if n := len(MustPendingEvents(t, f.store.Store)) + len(f.pub.messages()); n != 2 {
+	if n := len(MustPendingEvents(t, f.store.Store)) + len(f.pub.Messages()); n != 2 {
 		t.Fatalf("%d events, want 2: a limited request must store nothing", n)
 	}
 	if resp := f.post(t, bodyFor(bob), nil); resp.StatusCode != http.StatusCreated {
@@ -95,7 +96,7 @@ func TestCreateMatchesFieldNamesExactly(t *testing.T) {
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
 			}
-			if got := MustDecodeError(t, resp).Error.Fields[tc.field]; got != tc.msg {
+			if got := functest.MustDecodeError(t, resp).Error.Fields[tc.field]; got != tc.msg {
 				t.Fatalf("fields[%s] = %q, want %q", tc.field, got, tc.msg)
 			}
 			if f.store.creates != 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -18,6 +17,7 @@ import (
 
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/payment"
 )
 
@@ -74,53 +74,13 @@ func newPayment(id uuid.UUID) payment.Payment {
 	}, testNow)
 }
 
-// The three shapes an event arrives in over HTTP.
-
-func binaryRequest(e cloudevents.Event) handler.Request {
-	h := http.Header{}
-	h.Set("Ce-Specversion", e.SpecVersion())
-	h.Set("Ce-Id", e.ID())
-	h.Set("Ce-Source", e.Source())
-	h.Set("Ce-Type", e.Type())
-	h.Set("Ce-Subject", e.Subject())
-	h.Set("Ce-Time", e.Time().Format(time.RFC3339Nano))
-	h.Set("Ce-Partitionkey", fmt.Sprint(e.Extensions()[events.PartitionKey]))
-	h.Set("Content-Type", e.DataContentType())
-	return handler.Request{Method: http.MethodPost, Header: h, Body: e.Data()}
-}
-
-func MustStructuredRequest(tb testing.TB, e cloudevents.Event, contentType string) handler.Request {
-	tb.Helper()
-	body, err := json.Marshal(e)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return handler.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": {contentType}}, Body: body}
-}
-
-type errorJSON struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func MustDecodeError(tb testing.TB, resp handler.Response) errorJSON {
-	tb.Helper()
-	var body errorJSON
-	if err := json.Unmarshal(resp.Body, &body); err != nil || body.Error.Code == "" {
-		tb.Fatalf("status %d, body %s is not a JSON error (%v)", resp.StatusCode, resp.Body, err)
-	}
-	return body
-}
-
 func TestProcessPublishesTheResult(t *testing.T) {
 	p := newPayment(uuid.MustParse("0b6c6f0e-1f57-4b38-9d2b-6a0a5c1c9f10"))
 	created := events.Created(p)
 	requests := map[string]handler.Request{
-		"binary":                   binaryRequest(created),
-		"structured":               MustStructuredRequest(t, created, "application/cloudevents+json"),
-		"structured as text/plain": MustStructuredRequest(t, created, "text/plain"),
+		"binary":                   functest.BinaryRequest(created),
+		"structured":               functest.MustStructuredRequest(t, created, "application/cloudevents+json"),
+		"structured as text/plain": functest.MustStructuredRequest(t, created, "text/plain"),
 	}
 	for name, req := range requests {
 		t.Run(name, func(t *testing.T) {
@@ -162,7 +122,7 @@ func TestProcessRedeliveryGivesTheSameOutcome(t *testing.T) {
 		s := newTestService(0.5, pub)
 		created := events.Created(newPayment(id))
 		for range 3 {
-			if resp := s.handle(t.Context(), MustStructuredRequest(t, created, "text/plain")); resp.StatusCode != http.StatusOK {
+			if resp := s.handle(t.Context(), functest.MustStructuredRequest(t, created, "text/plain")); resp.StatusCode != http.StatusOK {
 				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 			}
 		}
@@ -191,7 +151,7 @@ func TestProcessFollowsTheSuccessRate(t *testing.T) {
 		pub := &fakePublisher{}
 		s := newTestService(rate, pub)
 		for _, id := range MustRandomIDs(t, 10) {
-			if resp := s.handle(t.Context(), binaryRequest(events.Created(newPayment(id)))); resp.StatusCode != http.StatusOK {
+			if resp := s.handle(t.Context(), functest.BinaryRequest(events.Created(newPayment(id)))); resp.StatusCode != http.StatusOK {
 				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 			}
 		}
@@ -218,8 +178,8 @@ func TestProcessAnswers503WhenKafkaIsDown(t *testing.T) {
 			pub := &fakePublisher{}
 			s := newTestService(0.8, pub)
 			breakIt(s, pub)
-			resp := s.handle(t.Context(), binaryRequest(created))
-			body := MustDecodeError(t, resp)
+			resp := s.handle(t.Context(), functest.BinaryRequest(created))
+			body := functest.MustDecodeError(t, resp)
 			if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
 				t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
 			}
@@ -233,7 +193,7 @@ func TestProcessStopsWaitingWhenTheCallerLeaves(t *testing.T) {
 	s.provider = Provider{SuccessRate: 1, MinDelay: time.Hour, MaxDelay: time.Hour}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	resp := s.handle(ctx, binaryRequest(events.Created(newPayment(uuid.New()))))
+	resp := s.handle(ctx, functest.BinaryRequest(events.Created(newPayment(uuid.New()))))
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 	}
@@ -258,29 +218,29 @@ func TestProcessRejectsBadEvents(t *testing.T) {
 	}
 	otherSubject := events.Created(p)
 	otherSubject.SetSubject(uuid.NewString())
-	noID := binaryRequest(events.Created(p))
+	noID := functest.BinaryRequest(events.Created(p))
 	noID.Header.Del("Ce-Id")
-	textData := binaryRequest(events.Created(p))
+	textData := functest.BinaryRequest(events.Created(p))
 	textData.Header.Set("Content-Type", "text/plain")
 
 	tests := map[string]handler.Request{
-		"unknown type":               MustStructuredRequest(t, events.Processed(payment.Result{PaymentID: p.ID, Success: true, Processed: testNow}), "text/plain"),
+		"unknown type":               functest.MustStructuredRequest(t, events.Processed(payment.Result{PaymentID: p.ID, Success: true, Processed: testNow}), "text/plain"),
 		"not a CloudEvent":           {Method: http.MethodPost, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("payment created")},
 		"empty body":                 {Method: http.MethodPost, Header: http.Header{}},
 		"no event id":                noID,
 		"text data":                  textData,
-		"subject is another payment": MustStructuredRequest(t, otherSubject, "application/cloudevents+json"),
-		"data without user":          MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "userId") }), "text/plain"),
-		"data with zero amount":      MustStructuredRequest(t, withData(func(m map[string]any) { m["amount"] = "0" }), "text/plain"),
-		"data with a bad amount":     MustStructuredRequest(t, withData(func(m map[string]any) { m["amount"] = "1.234" }), "text/plain"),
-		"data with an unknown field": MustStructuredRequest(t, withData(func(m map[string]any) { m["currency"] = "RUB" }), "text/plain"),
-		"data without paymentId":     MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "paymentId") }), "text/plain"),
+		"subject is another payment": functest.MustStructuredRequest(t, otherSubject, "application/cloudevents+json"),
+		"data without user":          functest.MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "userId") }), "text/plain"),
+		"data with zero amount":      functest.MustStructuredRequest(t, withData(func(m map[string]any) { m["amount"] = "0" }), "text/plain"),
+		"data with a bad amount":     functest.MustStructuredRequest(t, withData(func(m map[string]any) { m["amount"] = "1.234" }), "text/plain"),
+		"data with an unknown field": functest.MustStructuredRequest(t, withData(func(m map[string]any) { m["currency"] = "RUB" }), "text/plain"),
+		"data without paymentId":     functest.MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "paymentId") }), "text/plain"),
 	}
 	for name, req := range tests {
 		t.Run(name, func(t *testing.T) {
 			pub := &fakePublisher{}
 			resp := newTestService(0.8, pub).handle(t.Context(), req)
-			body := MustDecodeError(t, resp)
+			body := functest.MustDecodeError(t, resp)
 			if resp.StatusCode != http.StatusBadRequest || body.Error.Code != "invalid_request" {
 				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 			}
@@ -293,10 +253,10 @@ func TestProcessRejectsBadEvents(t *testing.T) {
 
 func TestProcessMethodNotAllowed(t *testing.T) {
 	pub := &fakePublisher{}
-	req := binaryRequest(events.Created(newPayment(uuid.New())))
+	req := functest.BinaryRequest(events.Created(newPayment(uuid.New())))
 	req.Method = http.MethodGet
 	resp := newTestService(0.8, pub).handle(t.Context(), req)
-	body := MustDecodeError(t, resp)
+	body := functest.MustDecodeError(t, resp)
 	if resp.StatusCode != http.StatusMethodNotAllowed || body.Error.Code != "method_not_allowed" || resp.Header.Get("Allow") != http.MethodPost {
 		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
 	}

@@ -2,21 +2,19 @@ package function
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/memory"
 	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/payment"
@@ -25,32 +23,9 @@ import (
 
 var testNow = time.Date(2026, 11, 25, 15, 4, 5, 123456000, time.UTC)
 
-// fakePublisher records what it is asked to publish, and fails with err when set.
-type fakePublisher struct {
-	mu   sync.Mutex
-	sent []outbox.Message
-	err  error
-}
-
-func (f *fakePublisher) Publish(_ context.Context, topic, key string, e cloudevents.Event) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return f.err
-	}
-	f.sent = append(f.sent, outbox.Message{Topic: topic, Key: key, Event: e})
-	return nil
-}
-
-func (f *fakePublisher) messages() []outbox.Message {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.sent)
-}
-
 // newTestService relays the memory store's outbox through pub in batches of 2,
 // so that draining takes several batches.
-func newTestService(st *memory.Store, pub *fakePublisher) *service {
+func newTestService(st *memory.Store, pub *functest.Publisher) *service {
 	return &service{
 		cfg: Config{MaxDuration: time.Minute},
 		relay: func(context.Context) (drainer, error) {
@@ -95,34 +70,18 @@ func post(tb testing.TB, s *service, method string) handler.Response {
 	return s.handle(tb.Context(), handler.Request{Method: method, Header: http.Header{}})
 }
 
-type errorJSON struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func MustDecodeError(tb testing.TB, resp handler.Response) errorJSON {
-	tb.Helper()
-	var body errorJSON
-	if err := json.Unmarshal(resp.Body, &body); err != nil || body.Error.Code == "" {
-		tb.Fatalf("status %d, body %s is not a JSON error (%v)", resp.StatusCode, resp.Body, err)
-	}
-	return body
-}
-
 func TestRelayDrainsTheOutbox(t *testing.T) {
 	for _, method := range []string{http.MethodPost} {
 		t.Run(method, func(t *testing.T) { // the cron-connector and PingSource POST
 			st := memory.New()
 			ids := MustFill(t, st, 5)
-			pub := &fakePublisher{}
+			pub := &functest.Publisher{}
 			resp := post(t, newTestService(st, pub), method)
 			if resp.StatusCode != http.StatusOK || string(resp.Body) != "{\"published\":5}\n" {
 				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 			}
 			var sent []string
-			for _, m := range pub.messages() {
+			for _, m := range pub.Messages() {
 				if m.Topic != events.PaymentsTopic || m.Key != m.Event.Subject() || m.Event.Type() != payment.EventCreated {
 					t.Fatalf("published %s to %s with key %s", m.Event, m.Topic, m.Key)
 				}
@@ -139,15 +98,15 @@ func TestRelayDrainsTheOutbox(t *testing.T) {
 
 			// Nothing is left, so the next run publishes nothing.
 			again := post(t, newTestService(st, pub), method)
-			if again.StatusCode != http.StatusOK || string(again.Body) != "{\"published\":0}\n" || len(pub.messages()) != 5 {
-				t.Fatalf("second run: %d %s, %d published in all", again.StatusCode, again.Body, len(pub.messages()))
+			if again.StatusCode != http.StatusOK || string(again.Body) != "{\"published\":0}\n" || len(pub.Messages()) != 5 {
+				t.Fatalf("second run: %d %s, %d published in all", again.StatusCode, again.Body, len(pub.Messages()))
 			}
 		})
 	}
 }
 
 func TestRelayEmptyOutbox(t *testing.T) {
-	resp := post(t, newTestService(memory.New(), &fakePublisher{}), http.MethodPost)
+	resp := post(t, newTestService(memory.New(), &functest.Publisher{}), http.MethodPost)
 	if resp.StatusCode != http.StatusOK || string(resp.Body) != "{\"published\":0}\n" {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 	}
@@ -155,12 +114,12 @@ func TestRelayEmptyOutbox(t *testing.T) {
 
 func TestRelayFailuresKeepTheEvents(t *testing.T) {
 	down := payment.Unavailable("kafka", errors.New("brokers unreachable"))
-	tests := map[string]func(s *service, st *memory.Store, pub *fakePublisher){
-		"publisher fails": func(_ *service, _ *memory.Store, pub *fakePublisher) { pub.err = down },
-		"relay cannot be built": func(s *service, _ *memory.Store, _ *fakePublisher) {
+	tests := map[string]func(s *service, st *memory.Store, pub *functest.Publisher){
+		"publisher fails": func(_ *service, _ *memory.Store, pub *functest.Publisher) { pub.Err = down },
+		"relay cannot be built": func(s *service, _ *memory.Store, _ *functest.Publisher) {
 			s.relay = func(context.Context) (drainer, error) { return nil, down }
 		},
-		"store outage": func(_ *service, st *memory.Store, _ *fakePublisher) {
+		"store outage": func(_ *service, st *memory.Store, _ *functest.Publisher) {
 			st.Fail = payment.Unavailable("database", errors.New("connection refused"))
 		},
 	}
@@ -169,11 +128,11 @@ func TestRelayFailuresKeepTheEvents(t *testing.T) {
 			st := memory.New()
 			ids := MustFill(t, st, 3)
 			slices.Sort(ids)
-			pub := &fakePublisher{}
+			pub := &functest.Publisher{}
 			s := newTestService(st, pub)
 			breakIt(s, st, pub)
 			resp := post(t, s, http.MethodPost)
-			body := MustDecodeError(t, resp)
+			body := functest.MustDecodeError(t, resp)
 			if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
 				t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
 			}
@@ -188,13 +147,13 @@ func TestRelayFailuresKeepTheEvents(t *testing.T) {
 func TestRelayMethodNotAllowed(t *testing.T) {
 	st := memory.New()
 	MustFill(t, st, 1)
-	pub := &fakePublisher{}
+	pub := &functest.Publisher{}
 	resp := post(t, newTestService(st, pub), http.MethodGet)
-	body := MustDecodeError(t, resp)
+	body := functest.MustDecodeError(t, resp)
 	if resp.StatusCode != http.StatusMethodNotAllowed || body.Error.Code != "method_not_allowed" || resp.Header.Get("Allow") != "POST" {
 		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
 	}
-	if len(pub.messages()) != 0 {
+	if len(pub.Messages()) != 0 {
 		t.Fatal("a GET published events")
 	}
 }

@@ -1,0 +1,94 @@
+// Package functest holds what the functions' unit tests share: a fake Kafka
+// publisher, CloudEvents as the HTTP requests connectors send, and the JSON
+// error body. It needs no services, like the tests that use it.
+package functest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/outbox"
+)
+
+// Publisher records what it is asked to publish, and fails with Err when set.
+type Publisher struct {
+	mu   sync.Mutex
+	sent []outbox.Message
+	Err  error
+}
+
+// Publish records the event, or returns Err.
+func (p *Publisher) Publish(_ context.Context, topic, key string, e cloudevents.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.Err != nil {
+		return p.Err
+	}
+	p.sent = append(p.sent, outbox.Message{Topic: topic, Key: key, Event: e})
+	return nil
+}
+
+// Messages returns what was published, in order.
+func (p *Publisher) Messages() []outbox.Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.sent)
+}
+
+// BinaryRequest is e in binary mode, as Knative's KafkaSource delivers it:
+// attributes in ce- headers, the data as the body.
+func BinaryRequest(e cloudevents.Event) handler.Request {
+	h := http.Header{}
+	h.Set("Ce-Specversion", e.SpecVersion())
+	h.Set("Ce-Id", e.ID())
+	h.Set("Ce-Source", e.Source())
+	h.Set("Ce-Type", e.Type())
+	h.Set("Ce-Subject", e.Subject())
+	h.Set("Ce-Time", e.Time().Format(time.RFC3339Nano))
+	h.Set("Ce-Partitionkey", fmt.Sprint(e.Extensions()[events.PartitionKey]))
+	h.Set("Content-Type", e.DataContentType())
+	return handler.Request{Method: http.MethodPost, Header: h, Body: e.Data()}
+}
+
+// MustStructuredRequest is e as one JSON document with the given content type:
+// application/cloudevents+json, or text/plain as the OpenFaaS connector sends it.
+func MustStructuredRequest(tb testing.TB, e cloudevents.Event, contentType string) handler.Request {
+	tb.Helper()
+	body, err := json.Marshal(e)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return handler.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": {contentType}}, Body: body}
+}
+
+// ErrorBody is the JSON of every error answer.
+type ErrorBody struct {
+	Error struct {
+		Code    string            `json:"code"`
+		Message string            `json:"message"`
+		Fields  map[string]string `json:"fields"`
+	} `json:"error"`
+}
+
+// MustDecodeError reads an error answer, failing unless it is JSON with a code and a message.
+func MustDecodeError(tb testing.TB, resp handler.Response) ErrorBody {
+	tb.Helper()
+	var body ErrorBody
+	if err := json.Unmarshal(resp.Body, &body); err != nil || body.Error.Code == "" || body.Error.Message == "" {
+		tb.Fatalf("status %d, body %s is not a JSON error (%v)", resp.StatusCode, resp.Body, err)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		tb.Fatalf("Content-Type = %q", ct)
+	}
+	return body
+}
