@@ -92,9 +92,8 @@ func Decode(ctx context.Context, header http.Header, body []byte, wantType strin
 	return *e, nil
 }
 
-// DataAs decodes an event's JSON data strictly into v and checks that the
-// payment id it names is the event's subject.
-func DataAs(e cloudevents.Event, v any, paymentID func() uuid.UUID) error {
+// decodeData decodes an event's JSON data strictly into v.
+func decodeData(e cloudevents.Event, v any) error {
 	if ct := e.DataContentType(); ct != "" && ct != cloudevents.ApplicationJSON && ct != "text/json" {
 		return payment.Errorf(payment.EINVALID, "event %s: data content type %q, want application/json", e.ID(), ct)
 	}
@@ -103,7 +102,12 @@ func DataAs(e cloudevents.Event, v any, paymentID func() uuid.UUID) error {
 	if err := dec.Decode(v); err != nil {
 		return payment.Errorf(payment.EINVALID, "event %s: bad data: %v", e.ID(), err)
 	}
-	id := paymentID()
+	return nil
+}
+
+// checkPaymentID requires the payment id the data names, and that it is the
+// event's subject when there is one.
+func checkPaymentID(e cloudevents.Event, id uuid.UUID) error {
 	if id == uuid.Nil {
 		return payment.Errorf(payment.EINVALID, "event %s: data has no paymentId", e.ID())
 	}
@@ -116,7 +120,10 @@ func DataAs(e cloudevents.Event, v any, paymentID func() uuid.UUID) error {
 // CreatedPayment decodes the data of a "payment created" event.
 func CreatedPayment(e cloudevents.Event) (payment.Payment, error) {
 	var p payment.Payment
-	if err := DataAs(e, &p, func() uuid.UUID { return p.ID }); err != nil {
+	if err := decodeData(e, &p); err != nil {
+		return payment.Payment{}, err
+	}
+	if err := checkPaymentID(e, p.ID); err != nil {
 		return payment.Payment{}, err
 	}
 	if p.Amount <= 0 || p.UserID == uuid.Nil {
@@ -128,7 +135,10 @@ func CreatedPayment(e cloudevents.Event) (payment.Payment, error) {
 // ProcessedResult decodes the data of a "payment processed" event.
 func ProcessedResult(e cloudevents.Event) (payment.Result, error) {
 	var r payment.Result
-	if err := DataAs(e, &r, func() uuid.UUID { return r.PaymentID }); err != nil {
+	if err := decodeData(e, &r); err != nil {
+		return payment.Result{}, err
+	}
+	if err := checkPaymentID(e, r.PaymentID); err != nil {
 		return payment.Result{}, err
 	}
 	if r.Processed.IsZero() {
