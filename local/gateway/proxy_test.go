@@ -98,6 +98,56 @@ func TestProxyPassesRequestAndResponse(t *testing.T) {
 	}
 }
 
+// Small bodies are read before proxying (one write to the function); larger
+// and chunked ones stream. Both must arrive byte for byte.
+func TestProxyPassesBodiesOfEverySize(t *testing.T) {
+	tg := MustStartGateway(t, Config{})
+	got := make(chan seen, 1)
+	MustUpstream(t, tg, "echo", recordingUpstream(got))
+	for _, size := range []int{1, maxBufferedBody, maxBufferedBody + 1, 1 << 20} {
+		body := strings.Repeat("0123456789abcdef", size/16+1)[:size]
+		for _, chunked := range []bool{false, true} {
+			var r io.Reader = strings.NewReader(body)
+			if chunked {
+				r = io.MultiReader(r) // hides the length: sent chunked
+			}
+			resp, _ := MustDo(t, MustRequest(t, http.MethodPost, tg.URL+"/function/echo", r))
+			in := MustReceive(t, got, "upstream request")
+			if resp.StatusCode != http.StatusCreated || in.body != body {
+				t.Errorf("size %d chunked %v: status %d, upstream got %d bytes", size, chunked, resp.StatusCode, len(in.body))
+			}
+		}
+	}
+}
+
+// A caller that sends less than its Content-Length gets 400, and the function
+// is not called with a truncated body.
+func TestProxyRefusesShortBody(t *testing.T) {
+	tg := MustStartGateway(t, Config{})
+	got := make(chan seen, 1)
+	MustUpstream(t, tg, "echo", recordingUpstream(got))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tg.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /function/echo HTTP/1.1\r\nHost: gateway\r\nContent-Length: 10\r\n\r\nabc")
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("status = %d, want 400", resp.StatusCode)
+	}
+	select {
+	case in := <-got:
+		t.Errorf("function was called with %q", in.body)
+	default:
+	}
+}
+
 func TestProxyPassesFunctionErrorsThrough(t *testing.T) {
 	tg := MustStartGateway(t, Config{})
 	MustUpstream(t, tg, "echo", func(w http.ResponseWriter, r *http.Request) {
