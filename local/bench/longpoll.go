@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,15 +35,22 @@ type LongPoll struct {
 	StartTransactions int64  `json:"startTransactions"`
 	Failed            int64  `json:"failed"`
 	LastError         string `json:"lastError,omitempty"`
-	// Answer runs from sending the COMMIT of the change to each answer.
+	// Answer runs from the end of the COMMIT of the change (when Postgres
+	// reported it durable) to each answer; Commit is how long the COMMIT
+	// itself took, mostly the disk flush.
 	Answer load.Latency `json:"answer"`
+	Commit float64      `json:"commitMs"`
+	// Reads are the same payments read again afterwards, all at once and
+	// without waiting, timed from sending: what answering so many costs on
+	// the HTTP path alone, without the wake-up.
+	Reads load.Latency `json:"readsAtOnce"`
 }
 
 // measureLongPoll holds payments pending by writing them straight into
 // Postgres without an outbox event (so nothing processes them), opens a
 // long-poll on each through the gateway, counts the database's transactions
 // while they wait, then completes them all in one transaction and times each
-// answer from the COMMIT: the same trigger and NOTIFY that apply-result's
+// answer from the end of the COMMIT: the same trigger and NOTIFY that apply-result's
 // commit fires.
 func (b *bench) measureLongPoll(ctx context.Context) error {
 	if err := b.settle(ctx); err != nil {
@@ -55,9 +63,8 @@ func (b *bench) measureLongPoll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("insert pending payments: %w", err)
 	}
-	type pair struct{ id, user uuid.UUID }
-	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pair, error) {
-		var p pair
+	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingPayment, error) {
+		var p pendingPayment
 		return p, r.Scan(&p.id, &p.user)
 	})
 	if err != nil {
@@ -105,7 +112,7 @@ func (b *bench) measureLongPoll(ctx context.Context) error {
 	}
 	for _, p := range pending {
 		wg.Go(func() {
-			state, err := b.longPoll(ctx, p.id, p.user)
+			state, err := b.longPoll(ctx, p.id, p.user, 30)
 			at := time.Now()
 			answered.Add(1)
 			switch {
@@ -170,17 +177,25 @@ func (b *bench) measureLongPoll(ctx context.Context) error {
 		wg.Wait()
 		return fmt.Errorf("commit: %w", err)
 	}
+	committed := time.Now()
+	lp.Commit = float64(committed.Sub(commitSent)) / float64(time.Millisecond)
 	stop := b.progress.Track(func() string {
 		return fmt.Sprintf("long-poll: %d of %d answered", answered.Load(), n)
 	})
 	wg.Wait()
 	latencies := make([]time.Duration, len(answers))
 	for i, at := range answers {
-		latencies[i] = at.Sub(commitSent)
+		latencies[i] = at.Sub(committed)
 	}
 	lp.Answer = load.Distribution(latencies)
-	stop(fmt.Sprintf("long-poll: %d waiters, %d transactions to start waiting, %.1f/s while waiting (%.1f with none); answered p50 %.1f ms, p99 %.1f ms, max %.1f ms after the commit; %d early, %d failed",
-		n, lp.StartTransactions, lp.WaitingPerSecond, lp.BaselinePerSecond, lp.Answer.P50, lp.Answer.P99, lp.Answer.Max, lp.AnsweredEarly, lp.Failed))
+	if lp.Reads, err = b.readAtOnce(ctx, pending); err != nil {
+		return err
+	}
+	if err := b.profileReads(ctx, pending); err != nil {
+		return err
+	}
+	stop(fmt.Sprintf("long-poll: %d waiters, %d transactions to start waiting, %.1f/s while waiting (%.1f with none); answered first %.1f, p50 %.1f ms, p99 %.1f ms, max %.1f ms after the commit returned (it took %.1f ms); %d early, %d failed; the same read at once without waiting: p50 %.1f ms, max %.1f ms",
+		n, lp.StartTransactions, lp.WaitingPerSecond, lp.BaselinePerSecond, lp.Answer.Min, lp.Answer.P50, lp.Answer.P99, lp.Answer.Max, lp.Commit, lp.AnsweredEarly, lp.Failed, lp.Reads.P50, lp.Reads.Max))
 	b.results.LongPoll = &lp
 	if lp.Failed > 0 || lp.AnsweredEarly > 0 {
 		return fmt.Errorf("%d long-polls failed and %d were answered early (last error: %s)", lp.Failed, lp.AnsweredEarly, lp.LastError)
@@ -188,11 +203,55 @@ func (b *bench) measureLongPoll(ctx context.Context) error {
 	return nil
 }
 
+// pendingPayment is a payment the waiting run holds pending.
+type pendingPayment struct{ id, user uuid.UUID }
+
+// readAtOnce reads every payment through the gateway at the same moment and
+// times each answer from then.
+func (b *bench) readAtOnce(ctx context.Context, payments []pendingPayment) (load.Latency, error) {
+	latencies := make([]time.Duration, len(payments))
+	errs := make([]error, len(payments))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, p := range payments {
+		wg.Go(func() {
+			_, errs[i] = b.longPoll(ctx, p.id, p.user, 0)
+			latencies[i] = time.Since(start)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return load.Latency{}, fmt.Errorf("read at once: %w", err)
+	}
+	return load.Distribution(latencies), nil
+}
+
+// profileReads, in -profile runs, profiles 10 s of reading every payment at
+// once, again and again: one burst is too short for a CPU profile.
+func (b *bench) profileReads(ctx context.Context, payments []pendingPayment) error {
+	const d = 10 * time.Second
+	if b.cfg.ProfileDir == "" {
+		return nil
+	}
+	stop, err := b.startProfiles(ctx, "reads", d)
+	if err != nil {
+		return err
+	}
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		if _, err := b.readAtOnce(ctx, payments); err != nil {
+			stop()
+			return err
+		}
+	}
+	return stop()
+}
+
 // longPoll waits for the payment through the gateway and returns its state.
-func (b *bench) longPoll(ctx context.Context, id, user uuid.UUID) (string, error) {
+// With wait 0 it is a plain read.
+func (b *bench) longPoll(ctx context.Context, id, user uuid.UUID, wait int) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	defer cancel()
-	url := fmt.Sprintf("%s/function/get-payment?id=%s&userId=%s&wait=30", b.stack.GatewayURL, id, user)
+	url := fmt.Sprintf("%s/function/get-payment?id=%s&userId=%s&wait=%d", b.stack.GatewayURL, id, user, wait)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err

@@ -23,9 +23,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"handler/function/local/runner"
 )
 
 func main() {
+	runner.TuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := ConfigFromFlags(os.Args[1:])

@@ -240,6 +240,8 @@ func (r *Results) printTable(out io.Writer) {
 		fmt.Fprintf(tw, "DB transactions to start %d long-polls\t%d\t\t\n", lp.Waiters, lp.StartTransactions)
 		fmt.Fprintf(tw, "DB transactions/s, %d long-polls waiting\t%.1f (%.1f with none)\t\t\n", lp.Waiters, lp.WaitingPerSecond, lp.BaselinePerSecond)
 		fmt.Fprintf(tw, "long-poll answered after the commit: p50 / p99 / max\t%.1f / %.1f / %.1f ms\t\t\n", lp.Answer.P50, lp.Answer.P99, lp.Answer.Max)
+		fmt.Fprintf(tw, "  … the commit itself (disk flush)\t%.1f ms\t\t\n", lp.Commit)
+		fmt.Fprintf(tw, "  … %d plain reads sent at once, no waiting: p50 / max\t%.1f / %.1f ms\t\t\n", lp.Reads.N, lp.Reads.P50, lp.Reads.Max)
 	}
 	for _, name := range r.functionNames() {
 		f := r.Functions[name]

@@ -95,6 +95,7 @@ func (r *Recorder) Summary() Summary {
 // Latency is a distribution in milliseconds.
 type Latency struct {
 	N    int     `json:"n"`
+	Min  float64 `json:"minMs"`
 	Mean float64 `json:"meanMs"`
 	P50  float64 `json:"p50Ms"`
 	P95  float64 `json:"p95Ms"`
@@ -117,6 +118,7 @@ func Distribution(ds []time.Duration) Latency {
 	}
 	return Latency{
 		N:    len(sorted),
+		Min:  ms(sorted[0]),
 		Mean: ms(sum / time.Duration(len(sorted))),
 		P50:  ms(rank(sorted, 50)),
 		P95:  ms(rank(sorted, 95)),
