@@ -117,6 +117,7 @@ func Run(ctx context.Context, cfg Config, out, status io.Writer) error {
 	if cfg.runs(phaseLimits) {
 		step("limit: pgbench", b.measurePGBench)
 		step("limit: sarama", b.measureSarama)
+		step("limit: gateway read", b.measureGatewayRead)
 	}
 	// Waiting is measured on a fresh stack: the retries and redeliveries
 	// that trail an overload would otherwise count as its queries.

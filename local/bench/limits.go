@@ -173,3 +173,32 @@ func (b *bench) measureSarama(ctx context.Context) error {
 	b.results.Limits.RecordBytes = len(value)
 	return failures(s)
 }
+
+// measureGatewayRead reads one payment through the gateway (get-payment,
+// no waiting) from as many clients as the throughput run has, each sending
+// its next read as soon as the last is answered. It is the cheapest call the
+// stack has: one HTTP hop through the gateway to a function that makes one
+// indexed read. A create makes such a hop and more work, and each payment
+// then makes two more (process-payment, apply-result) on the same cores, so
+// this rate bounds what any function can do here.
+func (b *bench) measureGatewayRead(ctx context.Context) error {
+	var p paymentRef
+	// Completed already, so that nothing processes it and no phase waits for it.
+	err := b.db.QueryRow(ctx, `INSERT INTO payments (payment_id, user_id, account_number, amount, description, state, created, processed, ext_payment_details, request_hash)
+		VALUES (gen_random_uuid(), gen_random_uuid(), '40817810099910004312', 125.50, 'bench read', 'completed', now(), now(), 'bench', 'bench')
+		RETURNING payment_id, user_id`).Scan(&p.id, &p.user)
+	if err != nil {
+		return fmt.Errorf("insert a payment to read: %w", err)
+	}
+	rec := &load.Recorder{}
+	stop := b.progress.Track(func() string { return trackLine("limit: gateway read", rec, b.cfg.Duration) })
+	load.Closed(ctx, b.cfg.Concurrency, b.cfg.Duration, func(ctx context.Context) error {
+		_, err := b.longPoll(ctx, p.id, p.user, 0)
+		return err
+	}, rec)
+	s := rec.Summary()
+	stop(fmt.Sprintf("limit: gateway read, %d clients: %.0f reads/s (p50 %.1f ms), %d failed",
+		b.cfg.Concurrency, s.PerSecond, s.Latency.P50, s.Failed))
+	b.results.Limits.GatewayRead = &s
+	return failures(s)
+}

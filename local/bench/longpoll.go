@@ -40,6 +40,11 @@ type LongPoll struct {
 	// itself took, mostly the disk flush.
 	Answer load.Latency `json:"answer"`
 	Commit float64      `json:"commitMs"`
+	// Paced is the same wait with results that arrive as apply-result commits
+	// them under load, one commit after another at PacedRate per second;
+	// each answer is timed from the end of its own payment's commit.
+	Paced     load.Latency `json:"paced"`
+	PacedRate float64      `json:"pacedRate"`
 	// Reads are the same payments read again afterwards, all at once and
 	// without waiting, timed from sending: what answering so many costs on
 	// the HTTP path alone, without the wake-up.
@@ -57,18 +62,9 @@ func (b *bench) measureLongPoll(ctx context.Context) error {
 		return err
 	}
 	n := b.cfg.Waiters
-	rows, err := b.db.Query(ctx, `INSERT INTO payments (payment_id, user_id, account_number, amount, description, state, created, request_hash)
-		SELECT gen_random_uuid(), gen_random_uuid(), '40817810099910004312', 125.50, 'bench long-poll', 'pending', now(), 'bench'
-		FROM generate_series(1, $1) RETURNING payment_id, user_id`, n)
+	pending, err := b.insertPending(ctx, n)
 	if err != nil {
-		return fmt.Errorf("insert pending payments: %w", err)
-	}
-	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingPayment, error) {
-		var p pendingPayment
-		return p, r.Scan(&p.id, &p.user)
-	})
-	if err != nil {
-		return fmt.Errorf("insert pending payments: %w", err)
+		return err
 	}
 
 	// pg_stat_database counts autovacuum's transactions too: vacuum and
@@ -200,15 +196,99 @@ func (b *bench) measureLongPoll(ctx context.Context) error {
 	if lp.Failed > 0 || lp.AnsweredEarly > 0 {
 		return fmt.Errorf("%d long-polls failed and %d were answered early (last error: %s)", lp.Failed, lp.AnsweredEarly, lp.LastError)
 	}
+	b.progress.Line("long-poll: %d more waiting, their results committed one by one at %d/s", n, pacedRate)
+	lp.PacedRate = pacedRate
+	if lp.Paced, err = b.measurePaced(ctx, n); err != nil {
+		return err
+	}
+	b.progress.Line("long-poll: results at %d/s answered p50 %.1f ms, p99 %.1f ms, max %.1f ms after their commits",
+		pacedRate, lp.Paced.P50, lp.Paced.P99, lp.Paced.Max)
 	return nil
 }
 
-// pendingPayment is a payment the waiting run holds pending.
-type pendingPayment struct{ id, user uuid.UUID }
+// insertPending writes n pending payments straight into Postgres, without
+// an outbox event, so that nothing processes them.
+func (b *bench) insertPending(ctx context.Context, n int) ([]paymentRef, error) {
+	rows, err := b.db.Query(ctx, `INSERT INTO payments (payment_id, user_id, account_number, amount, description, state, created, request_hash)
+		SELECT gen_random_uuid(), gen_random_uuid(), '40817810099910004312', 125.50, 'bench long-poll', 'pending', now(), 'bench'
+		FROM generate_series(1, $1) RETURNING payment_id, user_id`, n)
+	if err != nil {
+		return nil, fmt.Errorf("insert pending payments: %w", err)
+	}
+	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (paymentRef, error) {
+		var p paymentRef
+		return p, r.Scan(&p.id, &p.user)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert pending payments: %w", err)
+	}
+	return pending, nil
+}
+
+// pacedRate is about the rate at which apply-result commits results in the
+// end-to-end phase.
+const pacedRate = 200
+
+// measurePaced holds n more payments pending with a long-poll on each, then
+// completes them one transaction at a time at pacedRate, and times each
+// answer from the end of its own payment's commit.
+func (b *bench) measurePaced(ctx context.Context, n int) (load.Latency, error) {
+	payments, err := b.insertPending(ctx, n)
+	if err != nil {
+		return load.Latency{}, err
+	}
+	answered := make([]time.Time, n)
+	committed := make([]time.Time, n)
+	errs := make([]error, 2*n)
+	var wg sync.WaitGroup
+	for i, p := range payments {
+		wg.Go(func() {
+			var state string
+			state, errs[i] = b.longPoll(ctx, p.id, p.user, 30)
+			answered[i] = time.Now()
+			if errs[i] == nil && state != "completed" {
+				errs[i] = fmt.Errorf("answered with state %q", state)
+			}
+		})
+	}
+	// Time for every long-poll to reach get-payment and start waiting.
+	select {
+	case <-ctx.Done():
+		wg.Wait()
+		return load.Latency{}, ctx.Err()
+	case <-time.After(5 * time.Second):
+	}
+	// Each commit on its own goroutine at its time, so that a slow disk
+	// flush does not delay the next result.
+	interval := time.Duration(float64(time.Second) / pacedRate)
+	start := time.Now()
+	var commits sync.WaitGroup
+	for i, p := range payments {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+		commits.Go(func() {
+			_, errs[n+i] = b.db.Exec(ctx, `UPDATE payments SET state = 'completed', processed = now(), ext_payment_details = 'bench'
+				WHERE payment_id = $1`, p.id)
+			committed[i] = time.Now()
+		})
+	}
+	commits.Wait()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return load.Latency{}, fmt.Errorf("paced long-polls: %w", err)
+	}
+	latencies := make([]time.Duration, n)
+	for i := range latencies {
+		latencies[i] = answered[i].Sub(committed[i])
+	}
+	return load.Distribution(latencies), nil
+}
+
+// paymentRef names a payment and its user, who alone may read it.
+type paymentRef struct{ id, user uuid.UUID }
 
 // readAtOnce reads every payment through the gateway at the same moment and
 // times each answer from then.
-func (b *bench) readAtOnce(ctx context.Context, payments []pendingPayment) (load.Latency, error) {
+func (b *bench) readAtOnce(ctx context.Context, payments []paymentRef) (load.Latency, error) {
 	latencies := make([]time.Duration, len(payments))
 	errs := make([]error, len(payments))
 	var wg sync.WaitGroup
@@ -228,7 +308,7 @@ func (b *bench) readAtOnce(ctx context.Context, payments []pendingPayment) (load
 
 // profileReads, in -profile runs, profiles 10 s of reading every payment at
 // once, again and again: one burst is too short for a CPU profile.
-func (b *bench) profileReads(ctx context.Context, payments []pendingPayment) error {
+func (b *bench) profileReads(ctx context.Context, payments []paymentRef) error {
 	const d = 10 * time.Second
 	if b.cfg.ProfileDir == "" {
 		return nil
