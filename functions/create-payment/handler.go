@@ -40,6 +40,11 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if req.Method != http.MethodPost {
 		return api.MethodNotAllowed(s.log, http.MethodPost)
 	}
+	leave, err := s.gate.Enter()
+	if err != nil {
+		return api.Error(s.log, err)
+	}
+	defer leave()
 	if err := api.Authorize(req, s.cfg.APIKeys); err != nil {
 		return api.Error(s.log, err)
 	}

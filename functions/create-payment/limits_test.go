@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"handler/function/functions/pkg/api"
 	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/payment"
 	"handler/function/functions/pkg/ratelimit"
@@ -132,5 +133,32 @@ func TestCreatePausesPublishingAfterAFailure(t *testing.T) {
 	}
 	if n := len(MustPendingEvents(t, f.store.Store)); n != 4 {
 		t.Fatalf("%d events in the outbox, want all 4", n)
+	}
+}
+
+// A saturated instance refuses at once, before anything is stored, and frees
+// the slot of every request it served.
+func TestCreateRefusesPastMaxInFlight(t *testing.T) {
+	f := newFixture(t)
+	f.svc.gate = api.NewGate(1, "busy")
+	resp := f.post(t, bodyFor(uuid.New()), nil)
+	if resp.StatusCode != http.StatusCreated || f.svc.gate.InUse() != 0 {
+		t.Fatalf("create with a free slot: %d, %d slots in use after it", resp.StatusCode, f.svc.gate.InUse())
+	}
+	leave, err := f.svc.gate.Enter() // another create holds the one slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leave()
+	before := f.store.creates
+	resp = f.post(t, bodyFor(uuid.New()), nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("create past the bound: %d, Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if got := functest.MustDecodeError(t, resp).Error.Code; got != "unavailable" {
+		t.Errorf("code %q, want unavailable", got)
+	}
+	if f.store.creates != before {
+		t.Error("a refused create reached the store")
 	}
 }

@@ -35,6 +35,9 @@ type Config struct {
 	// RatePerUser and RateBurst limit creates per user and instance (0 turns it off).
 	RatePerUser float64
 	RateBurst   int
+	// MaxInFlight bounds the creates one instance serves at once; past it
+	// they are refused with 503 at once (0 turns it off).
+	MaxInFlight int
 }
 
 // LoadConfig reads the configuration and applies defaults.
@@ -47,6 +50,7 @@ func LoadConfig(env *config.Env) (Config, error) {
 		APIKeys:        env.APIKeys(),
 		RatePerUser:    env.Float("RATE_LIMIT_PER_USER", 10),
 		RateBurst:      env.Int("RATE_LIMIT_BURST", 20),
+		MaxInFlight:    env.Int("MAX_IN_FLIGHT", 128),
 	}
 	max, err := payment.ParseAmount(env.String("PAYMENT_MAX_AMOUNT", "1000000.00"))
 	c.MaxAmount = max
@@ -64,6 +68,9 @@ func (c Config) Validate() error {
 	if c.RatePerUser < 0 || c.RateBurst < 0 {
 		return errors.New("RATE_LIMIT_PER_USER and RATE_LIMIT_BURST must not be negative")
 	}
+	if c.MaxInFlight < 0 {
+		return errors.New("MAX_IN_FLIGHT must not be negative")
+	}
 	return nil
 }
 
@@ -79,6 +86,7 @@ type service struct {
 	skipPublishUntil atomic.Int64
 
 	cfg     Config
+	gate    *api.Gate
 	limiter *ratelimit.PerKey
 	store   store
 	relay   func(context.Context) (relay, error)
@@ -112,6 +120,7 @@ func newService() (*service, error) {
 	}
 	return &service{
 		cfg: cfg, store: db, relay: producer.Get, log: log,
+		gate:    api.NewGate(cfg.MaxInFlight, "create-payment is at capacity on this instance, retry shortly"),
 		limiter: ratelimit.New(cfg.RatePerUser, cfg.RateBurst, time.Now),
 		now:     time.Now, newID: uuid.New,
 	}, nil

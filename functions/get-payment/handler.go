@@ -67,13 +67,11 @@ func (s *service) get(ctx context.Context, id, userID uuid.UUID, wait time.Durat
 	}
 	// Each waiter holds little, but a bound keeps one instance from being
 	// swamped; past it, clients are asked to come back shortly.
-	select {
-	case s.waiters <- struct{}{}:
-		defer func() { <-s.waiters }()
-	default:
-		return payment.Payment{}, &payment.Error{Code: payment.EUNAVAILABLE,
-			Message: "too many long-polls are waiting on this instance, retry later", RetryAfter: time.Second}
+	leave, err := s.waiters.Enter()
+	if err != nil {
+		return payment.Payment{}, err
 	}
+	defer leave()
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	changed, stop, err := s.store.Subscribe(ctx, id)

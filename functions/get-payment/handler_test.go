@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
+	"handler/function/functions/pkg/api"
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/memory"
 	"handler/function/functions/pkg/payment"
@@ -47,7 +48,7 @@ func (s *signalStore) Subscribe(ctx context.Context, id uuid.UUID) (<-chan struc
 }
 
 func newTestService(s store) *service {
-	return &service{cfg: Config{MaxWait: 30 * time.Second, MaxWaiters: 100}, store: s, log: slog.New(slog.DiscardHandler), waiters: make(chan struct{}, 100)}
+	return &service{cfg: Config{MaxWait: 30 * time.Second, MaxWaiters: 100}, store: s, log: slog.New(slog.DiscardHandler), waiters: api.NewGate(100, "busy")}
 }
 
 func get(tb testing.TB, s *service, query string) handler.Response {

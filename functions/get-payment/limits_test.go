@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"handler/function/functions/pkg/api"
 )
 
 func TestGetRequiresTheAPIKeyWhenOneIsConfigured(t *testing.T) {
@@ -28,8 +30,11 @@ func TestGetBoundsConcurrentLongPolls(t *testing.T) {
 	st := newSignalStore()
 	p := MustCreate(t, st.Store, testUser, testNow)
 	s := newTestService(st)
-	s.waiters = make(chan struct{}, 1)
-	s.waiters <- struct{}{} // the one slot is taken by another waiter
+	s.waiters = api.NewGate(1, "busy")
+	leave, err := s.waiters.Enter() // the one slot is taken by another waiter
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	resp := get(t, s, "id="+p.ID.String()+"&userId="+testUser.String()+"&wait=30")
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
@@ -39,13 +44,13 @@ func TestGetBoundsConcurrentLongPolls(t *testing.T) {
 	if resp := get(t, s, "id="+p.ID.String()+"&userId="+testUser.String()); resp.StatusCode != http.StatusOK {
 		t.Fatalf("plain read over the cap: %d", resp.StatusCode)
 	}
-	<-s.waiters
+	leave()
 	done := make(chan handler.Response, 1)
 	go func() { done <- get(t, s, "id="+p.ID.String()+"&userId="+testUser.String()+"&wait=1") }()
 	if resp := <-done; resp.StatusCode != http.StatusOK {
 		t.Fatalf("with a free slot: %d %s", resp.StatusCode, resp.Body)
 	}
-	if len(s.waiters) != 0 {
+	if s.waiters.InUse() != 0 {
 		t.Fatal("the slot was not given back")
 	}
 }

@@ -51,7 +51,7 @@ type service struct {
 	cfg     Config
 	store   store
 	log     *slog.Logger
-	waiters chan struct{} // a semaphore of MaxWaiters slots
+	waiters *api.Gate // MaxWaiters slots for long-polls
 }
 
 func newService() (*service, error) {
@@ -67,5 +67,5 @@ func newService() (*service, error) {
 	if len(cfg.APIKeys) == 0 {
 		log.Warn("no API key configured (secret payments-api-key): requests are not authenticated")
 	}
-	return &service{cfg: cfg, store: db, log: log, waiters: make(chan struct{}, cfg.MaxWaiters)}, nil
+	return &service{cfg: cfg, store: db, log: log, waiters: api.NewGate(cfg.MaxWaiters, "too many long-polls are waiting on this instance, retry later")}, nil
 }
