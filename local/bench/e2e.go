@@ -113,8 +113,8 @@ func (b *bench) measureEndToEnd(ctx context.Context) error {
 	windowEnd := start.Add(b.cfg.E2EDuration)
 	stop := b.progress.Track(func() string {
 		sent, applied := tl.counts()
-		return fmt.Sprintf("end to end at %.0f/s: %4.0fs/%.0fs  created %d  applied %d  failed %d",
-			b.cfg.E2ERate, time.Since(start).Seconds(), b.cfg.E2EDuration.Seconds(), sent, applied, rec.Failed())
+		return fmt.Sprintf("end to end at %.0f/s: %4.0fs/%.0fs  created %d  applied %d  refused %d  failed %d",
+			b.cfg.E2ERate, time.Since(start).Seconds(), b.cfg.E2EDuration.Seconds(), sent, applied, rec.Refused(), rec.Failed())
 	})
 	stopProfiles, err := b.startProfiles(ctx, phaseE2E, b.cfg.E2EDuration)
 	if err != nil {
@@ -174,8 +174,8 @@ func (b *bench) measureEndToEnd(ctx context.Context) error {
 	if err := b.db.QueryRow(ctx, `SELECT count(*) FROM payments WHERE payment_id = ANY($1) AND state = 'pending'`, ids).Scan(&e.Unfinished); err != nil {
 		return fmt.Errorf("count unfinished payments: %w", err)
 	}
-	stop(fmt.Sprintf("end to end: %d created (%.0f/s offered), %.0f applied/s in the window (slowest second %d), %d unfinished; created→applied p50 %.0f ms, p99 %.0f ms",
-		len(ids), b.cfg.E2ERate, e.AppliedPerSecond, e.SlowestSecond, e.Unfinished, e.Latency.P50, e.Latency.P99))
+	stop(fmt.Sprintf("end to end: %d created (%.0f/s offered, %d refused at once), %.0f applied/s in the window (slowest second %d), %d unfinished; created→applied p50 %.0f ms, p99 %.0f ms",
+		len(ids), b.cfg.E2ERate, e.Create.Refused, e.AppliedPerSecond, e.SlowestSecond, e.Unfinished, e.Latency.P50, e.Latency.P99))
 	b.results.EndToEnd = &e
 	if e.Unfinished > 0 {
 		return fmt.Errorf("%d payments did not finish within %s of the last create", e.Unfinished, b.cfg.DrainTimeout)

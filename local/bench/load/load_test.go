@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ func TestDistributionNearestRank(t *testing.T) {
 		ds = append(ds, time.Duration(i)*time.Millisecond)
 	}
 	got := Distribution(ds)
-	want := Latency{N: 100, Mean: 50.5, P50: 50, P95: 95, P99: 99, Max: 100}
+	want := Latency{N: 100, Min: 1, Mean: 50.5, P50: 50, P95: 95, P99: 99, Max: 100}
 	if got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
@@ -26,6 +27,20 @@ func TestDistributionNearestRank(t *testing.T) {
 	}
 	if empty := Distribution(nil); empty != (Latency{}) {
 		t.Fatalf("no samples: %+v", empty)
+	}
+}
+
+func TestRecorderCountsRefusalsApart(t *testing.T) {
+	rec := &Recorder{}
+	rec.begin()
+	rec.Record(time.Millisecond, nil)
+	rec.Record(time.Second, &Refused{Err: errors.New("503")})
+	rec.Record(time.Second, fmt.Errorf("create: %w", &Refused{Err: errors.New("429")}))
+	rec.Record(time.Second, errors.New("502"))
+	rec.end()
+	s := rec.Summary()
+	if s.OK != 1 || s.Refused != 2 || s.Failed != 1 || s.Latency.N != 1 || s.LastError != "502" {
+		t.Fatalf("summary %+v, want 1 ok, 2 refused, 1 failed, one latency", s)
 	}
 }
 

@@ -1,17 +1,26 @@
 package load
 
 import (
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
+// Refused wraps the error of a call that the system turned away at once, on
+// purpose and with nothing done (a 503 or 429 with Retry-After): load
+// shedding, which a Recorder counts apart from failures.
+type Refused struct{ Err error }
+
+func (r *Refused) Error() string { return "refused: " + r.Err.Error() }
+func (r *Refused) Unwrap() error { return r.Err }
+
 // Recorder collects the outcome of every call of a run. It is safe for
-// concurrent use; Count, Failed and Dropped may be read while the run goes on
-// (for a progress line).
+// concurrent use; Count, Failed, Refused and Dropped may be read while the
+// run goes on (for a progress line).
 type Recorder struct {
-	ok, failed, dropped atomic.Int64
+	ok, failed, refused, dropped atomic.Int64
 
 	mu        sync.Mutex
 	latencies []time.Duration // of successful calls only
@@ -22,6 +31,10 @@ type Recorder struct {
 
 // Record adds one call that took d and ended with err.
 func (r *Recorder) Record(d time.Duration, err error) {
+	if refused := (*Refused)(nil); errors.As(err, &refused) {
+		r.refused.Add(1)
+		return
+	}
 	if err != nil {
 		r.failed.Add(1)
 		r.mu.Lock()
@@ -55,6 +68,9 @@ func (r *Recorder) Count() int64 { return r.ok.Load() }
 // Failed is the number of calls that returned an error so far.
 func (r *Recorder) Failed() int64 { return r.failed.Load() }
 
+// Refused is the number of calls turned away at once so far.
+func (r *Recorder) Refused() int64 { return r.refused.Load() }
+
 // Dropped is the number of open-loop calls not sent because too many were in flight.
 func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
 
@@ -62,6 +78,7 @@ func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
 type Summary struct {
 	OK      int64   `json:"ok"`
 	Failed  int64   `json:"failed"`
+	Refused int64   `json:"refused"`
 	Dropped int64   `json:"dropped"`
 	Seconds float64 `json:"seconds"`
 	// PerSecond is successful calls per second of the run.
@@ -80,7 +97,7 @@ func (r *Recorder) Summary() Summary {
 		elapsed = time.Since(r.started)
 	}
 	s := Summary{
-		OK: r.ok.Load(), Failed: r.failed.Load(), Dropped: r.dropped.Load(),
+		OK: r.ok.Load(), Failed: r.failed.Load(), Refused: r.refused.Load(), Dropped: r.dropped.Load(),
 		Seconds: elapsed.Seconds(), Latency: Distribution(r.latencies),
 	}
 	if elapsed > 0 {
