@@ -191,11 +191,18 @@ func (b *bench) measureGatewayRead(ctx context.Context) error {
 		return fmt.Errorf("insert a payment to read: %w", err)
 	}
 	rec := &load.Recorder{}
+	stopProfiles, err := b.startProfiles(ctx, "gatewayread", b.cfg.Duration)
+	if err != nil {
+		return err
+	}
 	stop := b.progress.Track(func() string { return trackLine("limit: gateway read", rec, b.cfg.Duration) })
 	load.Closed(ctx, b.cfg.Concurrency, b.cfg.Duration, func(ctx context.Context) error {
 		_, err := b.longPoll(ctx, p.id, p.user, 0)
 		return err
 	}, rec)
+	if err := stopProfiles(); err != nil {
+		return err
+	}
 	s := rec.Summary()
 	stop(fmt.Sprintf("limit: gateway read, %d clients: %.0f reads/s (p50 %.1f ms), %d failed",
 		b.cfg.Concurrency, s.PerSecond, s.Latency.P50, s.Failed))
