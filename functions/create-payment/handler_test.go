@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
+	"handler/function/functions/pkg/api"
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/events"
 	"handler/function/functions/pkg/functest"
@@ -65,6 +66,7 @@ func newFixture(tb testing.TB) *fixture {
 		cfg: Config{
 			PaymentsTopic: testTopic, MaxAmount: payment.MustParseAmount("1000000.00"), PublishTimeout: 30 * time.Second,
 		},
+		gate:  api.NewGate(0, ""),
 		store: f.store,
 		relay: func(context.Context) (relay, error) {
 			return &outbox.Relay{Store: f.store, Publisher: f.pub}, nil

@@ -197,7 +197,7 @@ func (b *bench) measureGatewayRead(ctx context.Context) error {
 	}
 	stop := b.progress.Track(func() string { return trackLine("limit: gateway read", rec, b.cfg.Duration) })
 	load.Closed(ctx, b.cfg.Concurrency, b.cfg.Duration, func(ctx context.Context) error {
-		_, err := b.longPoll(ctx, p.id, p.user, 0)
+		_, err := b.readPayment(ctx, p.id, p.user, 0)
 		return err
 	}, rec)
 	if err := stopProfiles(); err != nil {

@@ -108,7 +108,7 @@ func (b *bench) measureLongPoll(ctx context.Context) error {
 	}
 	for _, p := range pending {
 		wg.Go(func() {
-			state, err := b.longPoll(ctx, p.id, p.user, 30)
+			state, err := b.readPayment(ctx, p.id, p.user, 30)
 			at := time.Now()
 			answered.Add(1)
 			switch {
@@ -244,7 +244,7 @@ func (b *bench) measurePaced(ctx context.Context, n int) (load.Latency, error) {
 	for i, p := range payments {
 		wg.Go(func() {
 			var state string
-			state, errs[i] = b.longPoll(ctx, p.id, p.user, 30)
+			state, errs[i] = b.readPayment(ctx, p.id, p.user, 30)
 			answered[i] = time.Now()
 			if errs[i] == nil && state != "completed" {
 				errs[i] = fmt.Errorf("answered with state %q", state)
@@ -295,7 +295,7 @@ func (b *bench) readAtOnce(ctx context.Context, payments []paymentRef) (load.Lat
 	start := time.Now()
 	for i, p := range payments {
 		wg.Go(func() {
-			_, errs[i] = b.longPoll(ctx, p.id, p.user, 0)
+			_, errs[i] = b.readPayment(ctx, p.id, p.user, 0)
 			latencies[i] = time.Since(start)
 		})
 	}
@@ -326,9 +326,9 @@ func (b *bench) profileReads(ctx context.Context, payments []paymentRef) error {
 	return stop()
 }
 
-// longPoll waits for the payment through the gateway and returns its state.
-// With wait 0 it is a plain read.
-func (b *bench) longPoll(ctx context.Context, id, user uuid.UUID, wait int) (string, error) {
+// readPayment reads the payment through the gateway and returns its state,
+// long-polling for up to wait seconds (0: a plain read).
+func (b *bench) readPayment(ctx context.Context, id, user uuid.UUID, wait int) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	defer cancel()
 	url := fmt.Sprintf("%s/function/get-payment?id=%s&userId=%s&wait=%d", b.stack.GatewayURL, id, user, wait)
