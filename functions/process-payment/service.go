@@ -10,6 +10,7 @@ import (
 	"handler/function/functions/pkg/api"
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/eventsig"
 	"handler/function/functions/pkg/kafka"
 	"handler/function/functions/pkg/lazy"
 )
@@ -21,6 +22,8 @@ type Config struct {
 	Brokers      []string
 	ResultsTopic string
 	Provider     Provider
+	// EventKeys verify "created" events and sign the results.
+	EventKeys *eventsig.Keys
 }
 
 // LoadConfig reads the configuration and applies defaults: 80 % success after
@@ -35,7 +38,9 @@ func LoadConfig(env *config.Env) (Config, error) {
 			MaxDelay:    env.Duration("PAYMENT_PROVIDER_MAX_DELAY", 25*time.Second),
 		},
 	}
-	return c, errors.Join(env.Err(), c.Validate())
+	keys, err := eventsig.New(env.EventKeys())
+	c.EventKeys = keys
+	return c, errors.Join(env.Err(), err, c.Validate())
 }
 
 // Validate checks the provider's settings.
@@ -54,6 +59,7 @@ func (c Config) Validate() error {
 type service struct {
 	cfg       Config
 	provider  Provider
+	keys      *eventsig.Keys
 	publisher func(context.Context) (resultPublisher, error)
 	log       *slog.Logger
 	now       func() time.Time
@@ -68,5 +74,5 @@ func newService() (*service, error) {
 	producer := lazy.New(func() (resultPublisher, error) {
 		return kafka.NewPublisher(kafka.Config{Brokers: cfg.Brokers, ClientID: name})
 	})
-	return &service{cfg: cfg, provider: cfg.Provider, publisher: producer.Get, log: log, now: time.Now}, nil
+	return &service{cfg: cfg, provider: cfg.Provider, keys: cfg.EventKeys, publisher: producer.Get, log: log, now: time.Now}, nil
 }
