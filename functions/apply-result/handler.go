@@ -41,8 +41,8 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if err != nil {
 		return api.Error(s.log, err)
 	}
-	// Only process-payment's results count: anyone else's is 401, and the
-	// connector dead-letters it (a 4xx is not retried).
+	// Only results the stack signed (process-payment's) count: any other is
+	// 401, which the connector dead-letters (a 4xx is not retried).
 	if err := s.keys.Verify(e); err != nil {
 		return api.Error(s.log, err)
 	}

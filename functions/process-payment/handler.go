@@ -39,8 +39,8 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if err != nil {
 		return api.Error(s.log, err)
 	}
-	// Only create-payment's events count: anyone else's is 401, and the
-	// connector dead-letters it (a 4xx is not retried).
+	// Only events the stack signed (create-payment's) count: any other is 401,
+	// which the connector dead-letters (a 4xx is not retried).
 	if err := s.keys.Verify(e); err != nil {
 		return api.Error(s.log, err)
 	}
@@ -58,13 +58,7 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	case <-ctx.Done():
 		return api.Error(log, payment.Unavailable("provider call", ctx.Err()))
 	}
-	// Never report a time before the payment's creation (apply-result refuses
-	// it): another machine's clock may be a little behind create-payment's.
-	processed := s.now()
-	if processed.Before(p.Created) {
-		processed = p.Created
-	}
-	result := payment.Result{PaymentID: p.ID, Success: decision.Success, Details: decision.Details, Processed: processed}
+	result := payment.Result{PaymentID: p.ID, Success: decision.Success, Details: decision.Details, Processed: s.processedAt(p)}
 
 	publisher, err := s.publisher(ctx)
 	if err != nil {

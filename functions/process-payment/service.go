@@ -13,6 +13,7 @@ import (
 	"handler/function/functions/pkg/eventsig"
 	"handler/function/functions/pkg/kafka"
 	"handler/function/functions/pkg/lazy"
+	"handler/function/functions/pkg/payment"
 )
 
 const name = "process-payment"
@@ -63,6 +64,16 @@ type service struct {
 	publisher func(context.Context) (resultPublisher, error)
 	log       *slog.Logger
 	now       func() time.Time
+}
+
+// processedAt is the time of the provider's answer for p: now, but never
+// before p was created, which apply-result refuses. This machine's clock may
+// be a little behind create-payment's.
+func (s *service) processedAt(p payment.Payment) time.Time {
+	if now := s.now(); !now.Before(p.Created) {
+		return now
+	}
+	return p.Created
 }
 
 func newService() (*service, error) {
