@@ -108,8 +108,8 @@ func (k *Keys) SigningKeyID() string { return k.signing.id }
 
 // Sign sets e's signature extension.
 func (k *Keys) Sign(e *cloudevents.Event) {
-	mac := k.mac(k.signing.secret, *e)
-	e.SetExtension(Extension, version+":"+k.signing.id+":"+base64.RawURLEncoding.EncodeToString(mac))
+	sum := mac(k.signing.secret, *e)
+	e.SetExtension(Extension, version+":"+k.signing.id+":"+base64.RawURLEncoding.EncodeToString(sum))
 }
 
 // Verify checks e's signature. Every failure is an EUNAUTHORIZED *payment.Error
@@ -136,7 +136,7 @@ func (k *Keys) Verify(e cloudevents.Event) error {
 	if !ok {
 		return unauthorized(e, fmt.Sprintf("its %s names key %q, which is not one of this stack's", Extension, id))
 	}
-	if !hmac.Equal(got, k.mac(secret, e)) {
+	if !hmac.Equal(got, mac(secret, e)) {
 		return unauthorized(e, "its "+Extension+" does not match its content")
 	}
 	return nil
@@ -146,7 +146,8 @@ func unauthorized(e cloudevents.Event, why string) error {
 	return payment.Errorf(payment.EUNAUTHORIZED, "event %q is not signed by this stack: %s", e.ID(), why)
 }
 
-func (k *Keys) mac(secret []byte, e cloudevents.Event) []byte {
+// mac is the HMAC-SHA256 of e's signed fields under secret (docs/contracts.md, "Events").
+func mac(secret []byte, e cloudevents.Event) []byte {
 	h := hmac.New(sha256.New, secret)
 	writeField(h, []byte(domain))
 	for _, field := range []string{e.ID(), e.Type(), e.Source(), e.Subject()} {
