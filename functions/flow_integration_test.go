@@ -22,6 +22,7 @@ import (
 	applyresult "handler/function/functions/apply-result"
 	createpayment "handler/function/functions/create-payment"
 	getpayment "handler/function/functions/get-payment"
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/payment"
 	processpayment "handler/function/functions/process-payment"
 	relayoutbox "handler/function/functions/relay-outbox"
@@ -70,6 +71,7 @@ func TestPaymentFlowThroughAllFunctions(t *testing.T) {
 	kafka, brokers := testenv.MustKafka(t, "payments", "paymentsResults")
 	t.Setenv("DATABASE_URL", testenv.MustDatabase(t))
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
+	t.Setenv("OPENFAAS_SECRETS_DIR", functest.MustSecretsDir(t))
 	t.Setenv("PAYMENT_PROVIDER_MIN_DELAY", "0")
 	t.Setenv("PAYMENT_PROVIDER_MAX_DELAY", "0")
 	user := uuid.New()
@@ -92,6 +94,9 @@ func TestPaymentFlowThroughAllFunctions(t *testing.T) {
 	if string(rec.Key) != created.ID.String() || header(rec, "content-type") != "application/cloudevents+json" {
 		t.Fatalf("payments record key %q content-type %q", rec.Key, header(rec, "content-type"))
 	}
+	if !strings.Contains(string(rec.Value), `"signature":"v1:`+functest.EventKeys.SigningKeyID()+`:`) {
+		t.Fatalf("payments record is not signed: %s", rec.Value)
+	}
 
 	// 2. Start a long-poll now; it must be answered by the result below.
 	polled := make(chan handler.Response, 1)
@@ -106,8 +111,8 @@ func TestPaymentFlowThroughAllFunctions(t *testing.T) {
 		t.Fatalf("process: %d %s", resp.StatusCode, resp.Body)
 	}
 	result := mustRecords(t, brokers, "paymentsResults", 1)[0]
-	if string(result.Key) != created.ID.String() {
-		t.Fatalf("result key %q", result.Key)
+	if string(result.Key) != created.ID.String() || !strings.Contains(string(result.Value), `"signature":"v1:`) {
+		t.Fatalf("result key %q, value %s", result.Key, result.Value)
 	}
 
 	// 4. apply-result records it, once; a redelivery changes nothing.

@@ -14,6 +14,7 @@ import (
 	handler "github.com/openfaas/templates-sdk/go-http"
 
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/payment"
 	"handler/function/functions/pkg/postgres"
 	"handler/function/local/testenv"
@@ -49,8 +50,9 @@ func TestUnreachableDependenciesAnswer503(t *testing.T) {
 		t.Setenv("KAFKA_BROKERS", fmt.Sprintf("127.0.0.1:%d", deadPort))
 		t.Setenv("PAYMENT_PROVIDER_MIN_DELAY", "0")
 		t.Setenv("PAYMENT_PROVIDER_MAX_DELAY", "0")
+		t.Setenv("OPENFAAS_SECRETS_DIR", functest.MustSecretsDir(t))
 		p := payment.New(uuid.New(), payment.Request{UserID: uuid.New(), AccountNumber: "1", Amount: 100, Description: ""}, time.Now())
-		body, err := events.Created(p).MarshalJSON()
+		body, err := functest.Signed(events.Created(p)).MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,8 @@
 // apply-result records the provider's result: it moves a payment from pending
-// to completed or rejected, exactly once. A redelivered result is acknowledged
-// and changes nothing; an unknown payment or an impossible transition is a
+// to completed or rejected, exactly once. A result not signed by the stack is
+// refused (401). A redelivered result is acknowledged and changes nothing; an
+// unknown payment, an impossible transition or a result that cannot be true
+// (processed before the payment was created, details over the limit) is a
 // permanent failure (400: not retried, dead-lettered); a database outage is
 // transient (503: retried).
 package function
@@ -37,6 +39,11 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	}
 	e, err := events.Decode(ctx, req.Header, req.Body, payment.EventProcessed)
 	if err != nil {
+		return api.Error(s.log, err)
+	}
+	// Only results the stack signed (process-payment's) count: any other is
+	// 401, which the connector dead-letters (a 4xx is not retried).
+	if err := s.keys.Verify(e); err != nil {
 		return api.Error(s.log, err)
 	}
 	result, err := events.ProcessedResult(e)

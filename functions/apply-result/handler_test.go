@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/eventsig"
 	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/memory"
 	"handler/function/functions/pkg/payment"
@@ -24,8 +26,11 @@ import (
 var testNow = time.Date(2026, 11, 25, 15, 4, 5, 123456000, time.UTC)
 
 func newTestService(s store) *service {
-	return &service{store: s, log: slog.New(slog.DiscardHandler)}
+	return &service{store: s, keys: functest.EventKeys, log: slog.New(slog.DiscardHandler)}
 }
+
+// signedProcessed is r's "processed" event as process-payment signs it.
+func signedProcessed(r payment.Result) cloudevents.Event { return functest.Signed(events.Processed(r)) }
 
 // MustPending stores a new pending payment.
 func MustPending(tb testing.TB, s *memory.Store) payment.Payment {
@@ -64,7 +69,7 @@ func TestApplyResult(t *testing.T) {
 				st := memory.New()
 				p := MustPending(t, st)
 				r := result(p.ID, success, testNow.Add(7*time.Second))
-				resp := newTestService(st).handle(t.Context(), shape(t, events.Processed(r)))
+				resp := newTestService(st).handle(t.Context(), shape(t, signedProcessed(r)))
 				want := payment.Rejected
 				if success {
 					want = payment.Completed
@@ -88,7 +93,7 @@ func TestApplyResultDuplicateChangesNothing(t *testing.T) {
 	p := MustPending(t, st)
 	s := newTestService(st)
 	first := result(p.ID, true, testNow.Add(time.Second))
-	if resp := s.handle(t.Context(), functest.BinaryRequest(events.Processed(first))); resp.StatusCode != http.StatusOK {
+	if resp := s.handle(t.Context(), functest.BinaryRequest(signedProcessed(first))); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first: %d %s", resp.StatusCode, resp.Body)
 	}
 	before := MustGet(t, st, p)
@@ -97,7 +102,7 @@ func TestApplyResultDuplicateChangesNothing(t *testing.T) {
 	late := first
 	late.Processed, late.Details = testNow.Add(time.Hour), "recomputed"
 	for _, r := range []payment.Result{first, late} {
-		resp := s.handle(t.Context(), functest.MustStructuredRequest(t, events.Processed(r), "text/plain"))
+		resp := s.handle(t.Context(), functest.MustStructuredRequest(t, signedProcessed(r), "text/plain"))
 		var answered payment.Payment
 		if err := json.Unmarshal(resp.Body, &answered); err != nil || resp.StatusCode != http.StatusOK || answered.State != payment.Completed {
 			t.Fatalf("duplicate: %d %s (%v)", resp.StatusCode, resp.Body, err)
@@ -112,11 +117,11 @@ func TestApplyResultContraryIsPermanent(t *testing.T) {
 	st := memory.New()
 	p := MustPending(t, st)
 	s := newTestService(st)
-	if resp := s.handle(t.Context(), functest.BinaryRequest(events.Processed(result(p.ID, false, testNow)))); resp.StatusCode != http.StatusOK {
+	if resp := s.handle(t.Context(), functest.BinaryRequest(signedProcessed(result(p.ID, false, testNow)))); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first: %d %s", resp.StatusCode, resp.Body)
 	}
 	before := MustGet(t, st, p)
-	resp := s.handle(t.Context(), functest.BinaryRequest(events.Processed(result(p.ID, true, testNow.Add(time.Second)))))
+	resp := s.handle(t.Context(), functest.BinaryRequest(signedProcessed(result(p.ID, true, testNow.Add(time.Second)))))
 	body := functest.MustDecodeError(t, resp)
 	if resp.StatusCode != http.StatusBadRequest || body.Error.Code != "invalid_request" {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
@@ -130,7 +135,7 @@ func TestApplyResultUnknownPaymentIsPermanent(t *testing.T) {
 	st := memory.New()
 	MustPending(t, st)
 	unknown := uuid.New()
-	resp := newTestService(st).handle(t.Context(), functest.BinaryRequest(events.Processed(result(unknown, true, testNow))))
+	resp := newTestService(st).handle(t.Context(), functest.BinaryRequest(signedProcessed(result(unknown, true, testNow))))
 	body := functest.MustDecodeError(t, resp)
 	if resp.StatusCode != http.StatusBadRequest || body.Error.Code != "invalid_request" {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
@@ -141,7 +146,7 @@ func TestApplyResultStoreOutageIsTransient(t *testing.T) {
 	st := memory.New()
 	p := MustPending(t, st)
 	st.Fail = payment.Unavailable("database", errors.New("connection refused"))
-	resp := newTestService(st).handle(t.Context(), functest.BinaryRequest(events.Processed(result(p.ID, true, testNow))))
+	resp := newTestService(st).handle(t.Context(), functest.BinaryRequest(signedProcessed(result(p.ID, true, testNow))))
 	body := functest.MustDecodeError(t, resp)
 	if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, resp.Body)
@@ -156,6 +161,7 @@ func TestApplyResultRejectsBadEvents(t *testing.T) {
 	st := memory.New()
 	p := MustPending(t, st)
 	good := result(p.ID, true, testNow)
+	// Each bad event is signed as it is, so that what is refused is the content.
 	withData := func(change func(m map[string]any)) cloudevents.Event {
 		e := events.Processed(good)
 		var m map[string]any
@@ -166,15 +172,16 @@ func TestApplyResultRejectsBadEvents(t *testing.T) {
 		if err := e.SetData(cloudevents.ApplicationJSON, m); err != nil {
 			t.Fatal(err)
 		}
-		return e
+		return functest.Signed(e)
 	}
 	otherSubject := events.Processed(good)
 	otherSubject.SetSubject(uuid.NewString())
-	noSource := functest.BinaryRequest(events.Processed(good))
+	otherSubject = functest.Signed(otherSubject)
+	noSource := functest.BinaryRequest(signedProcessed(good))
 	noSource.Header.Del("Ce-Source")
 
 	tests := map[string]handler.Request{
-		"created event":              functest.MustStructuredRequest(t, events.Created(p), "text/plain"),
+		"created event":              functest.MustStructuredRequest(t, functest.Signed(events.Created(p)), "text/plain"),
 		"not a CloudEvent":           {Method: http.MethodPost, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("{")},
 		"empty body":                 {Method: http.MethodPost, Header: http.Header{}},
 		"no source":                  noSource,
@@ -183,6 +190,12 @@ func TestApplyResultRejectsBadEvents(t *testing.T) {
 		"success not a boolean":      functest.MustStructuredRequest(t, withData(func(m map[string]any) { m["success"] = "true" }), "text/plain"),
 		"unknown field":              functest.MustStructuredRequest(t, withData(func(m map[string]any) { m["amount"] = "1.00" }), "text/plain"),
 		"no paymentId":               functest.MustStructuredRequest(t, withData(func(m map[string]any) { delete(m, "paymentId") }), "text/plain"),
+		// Results that cannot be true: before the payment existed, or details past the documented limit.
+		"processed before creation": functest.BinaryRequest(signedProcessed(result(p.ID, true, p.Created.Add(-time.Microsecond)))),
+		"processed in 1999":         functest.BinaryRequest(signedProcessed(result(p.ID, true, time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC)))),
+		"details over 1024 bytes": functest.MustStructuredRequest(t, withData(func(m map[string]any) {
+			m["extPaymentDetails"] = strings.Repeat("d", payment.MaxDetailsBytes+1)
+		}), "application/cloudevents+json"),
 	}
 	s := newTestService(st)
 	for name, req := range tests {
@@ -199,10 +212,39 @@ func TestApplyResultRejectsBadEvents(t *testing.T) {
 	}
 }
 
+// A result process-payment did not sign is 401 in every mode and changes nothing.
+func TestApplyResultRefusesUnsignedEvents(t *testing.T) {
+	st := memory.New()
+	p := MustPending(t, st)
+	r := result(p.ID, true, testNow.Add(time.Second))
+	unsigned := events.Processed(r)
+	otherKey := events.Processed(r)
+	eventsig.MustNew(strings.Repeat("k", 32)).Sign(&otherKey)
+	tampered := signedProcessed(result(p.ID, false, testNow.Add(time.Second)))
+	tampered.DataEncoded = unsigned.Data() // a rejection's signature on a success
+	s := newTestService(st)
+	for _, e := range map[string]cloudevents.Event{"unsigned": unsigned, "signed with another key": otherKey, "tampered": tampered} {
+		for mode, req := range map[string]handler.Request{
+			"binary":                   functest.BinaryRequest(e),
+			"structured":               functest.MustStructuredRequest(t, e, "application/cloudevents+json"),
+			"structured as text/plain": functest.MustStructuredRequest(t, e, "text/plain"),
+		} {
+			resp := s.handle(t.Context(), req)
+			body := functest.MustDecodeError(t, resp)
+			if resp.StatusCode != http.StatusUnauthorized || body.Error.Code != "unauthorized" || !strings.Contains(body.Error.Message, "not signed by this stack") {
+				t.Errorf("%s, %v: %d %s", mode, e.Extensions()[eventsig.Extension], resp.StatusCode, resp.Body)
+			}
+		}
+	}
+	if got := MustGet(t, st, p); got.State != payment.Pending {
+		t.Fatalf("an unsigned result changed the state to %s", got.State)
+	}
+}
+
 func TestApplyResultMethodNotAllowed(t *testing.T) {
 	st := memory.New()
 	p := MustPending(t, st)
-	req := functest.BinaryRequest(events.Processed(result(p.ID, true, testNow)))
+	req := functest.BinaryRequest(signedProcessed(result(p.ID, true, testNow)))
 	req.Method = http.MethodGet
 	resp := newTestService(st).handle(t.Context(), req)
 	body := functest.MustDecodeError(t, resp)
@@ -215,11 +257,16 @@ func TestApplyResultMethodNotAllowed(t *testing.T) {
 }
 
 func TestLoadConfig(t *testing.T) {
-	c, err := LoadConfig(config.New(config.Map(map[string]string{"DATABASE_URL": "postgres://x"})))
-	if err != nil || c.DatabaseURL != "postgres://x" {
+	secrets := functest.MustSecretsDir(t)
+	c, err := LoadConfig(config.New(config.Map(map[string]string{"DATABASE_URL": "postgres://x", "OPENFAAS_SECRETS_DIR": secrets})))
+	if err != nil || c.DatabaseURL != "postgres://x" || c.EventKeys.SigningKeyID() != functest.EventKeys.SigningKeyID() {
 		t.Fatalf("%+v, %v", c, err)
 	}
-	if _, err := LoadConfig(config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": t.TempDir()}))); err == nil {
+	if _, err := LoadConfig(config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": secrets}))); err == nil {
 		t.Fatal("LoadConfig without a database accepted it")
+	}
+	_, err = LoadConfig(config.New(config.Map(map[string]string{"DATABASE_URL": "postgres://x", "OPENFAAS_SECRETS_DIR": t.TempDir()})))
+	if err == nil || !strings.Contains(err.Error(), "payments-event-key") {
+		t.Fatalf("LoadConfig without an event key: %v", err)
 	}
 }

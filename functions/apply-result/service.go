@@ -2,11 +2,13 @@ package function
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"handler/function/functions/pkg/api"
 	"handler/function/functions/pkg/config"
+	"handler/function/functions/pkg/eventsig"
 	"handler/function/functions/pkg/postgres"
 )
 
@@ -15,15 +17,21 @@ const name = "apply-result"
 // Config is this function's configuration, read once per process.
 type Config struct {
 	DatabaseURL string
+	// EventKeys verify that a result was signed by process-payment.
+	EventKeys *eventsig.Keys
 }
 
 // LoadConfig reads the configuration.
 func LoadConfig(env *config.Env) (Config, error) {
-	return Config{DatabaseURL: env.DatabaseURL()}, env.Err()
+	c := Config{DatabaseURL: env.DatabaseURL()}
+	keys, err := eventsig.New(env.EventKeys())
+	c.EventKeys = keys
+	return c, errors.Join(env.Err(), err)
 }
 
 type service struct {
 	store store
+	keys  *eventsig.Keys
 	log   *slog.Logger
 }
 
@@ -37,5 +45,5 @@ func newService() (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &service{store: db, log: log}, nil
+	return &service{store: db, keys: cfg.EventKeys, log: log}, nil
 }

@@ -57,7 +57,7 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 			Message: "too many payments for this user, retry later", RetryAfter: wait})
 	}
 	p := payment.New(s.newID(), r, s.now())
-	msg := createdMessage(p, s.cfg.PaymentsTopic)
+	msg := createdMessage(p, s.cfg.PaymentsTopic, s.cfg.EventKeys)
 	stored, replayed, err := s.store.CreatePayment(ctx, p, key, r.Fingerprint(), msg)
 	if err != nil {
 		return api.Error(s.log, err)

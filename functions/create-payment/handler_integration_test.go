@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/kafka"
 	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/postgres"
@@ -28,6 +29,7 @@ func mustService(t *testing.T, databaseURL, brokers string) *service {
 	t.Setenv("DATABASE_URL", databaseURL)
 	t.Setenv("KAFKA_BROKERS", brokers)
 	t.Setenv("PUBLISH_TIMEOUT", "1s")
+	t.Setenv("OPENFAAS_SECRETS_DIR", functest.MustSecretsDir(t))
 	s, err := newService()
 	if err != nil {
 		t.Fatal(err)

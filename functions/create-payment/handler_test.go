@@ -65,6 +65,7 @@ func newFixture(tb testing.TB) *fixture {
 	f.svc = &service{
 		cfg: Config{
 			PaymentsTopic: testTopic, MaxAmount: payment.MustParseAmount("1000000.00"), PublishTimeout: 30 * time.Second,
+			EventKeys: functest.EventKeys,
 		},
 		gate:  api.NewGate(0, ""),
 		store: f.store,
@@ -307,6 +308,9 @@ func TestCreateAnswersThePaymentAndPublishesItsEvent(t *testing.T) {
 	if m.Topic != testTopic || m.Key != want["paymentId"] || m.Event.Type() != payment.EventCreated || m.Event.Subject() != m.Key {
 		t.Fatalf("published %s to %s with key %s", m.Event, m.Topic, m.Key)
 	}
+	if err := functest.EventKeys.Verify(m.Event); err != nil {
+		t.Fatalf("the created event is not signed: %v", err)
+	}
 	p, err := events.CreatedPayment(m.Event)
 	if err != nil || p.ID.String() != want["paymentId"] || p.Amount.String() != "125.50" || p.State != payment.Pending {
 		t.Fatalf("event data = %+v, %v", p, err)
@@ -409,7 +413,7 @@ func TestCreateStoreOutage(t *testing.T) {
 }
 
 func TestLoadConfig(t *testing.T) {
-	base := map[string]string{"DATABASE_URL": "postgres://x", "KAFKA_BROKERS": "k:9092"}
+	base := map[string]string{"DATABASE_URL": "postgres://x", "KAFKA_BROKERS": "k:9092", "OPENFAAS_SECRETS_DIR": functest.MustSecretsDir(t)}
 	with := func(k, v string) map[string]string {
 		m := maps.Clone(base)
 		m[k] = v
@@ -421,7 +425,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.DatabaseURL != "postgres://x" || !slices.Equal(c.Brokers, []string{"k:9092"}) || c.PaymentsTopic != "payments" ||
-			c.MaxAmount.String() != "1000000.00" || c.PublishTimeout != 2*time.Second {
+			c.MaxAmount.String() != "1000000.00" || c.PublishTimeout != 2*time.Second || c.EventKeys.SigningKeyID() != functest.EventKeys.SigningKeyID() {
 			t.Fatalf("config = %+v", c)
 		}
 	})
@@ -440,10 +444,10 @@ func TestLoadConfig(t *testing.T) {
 		"publish timeout garbage": with("PUBLISH_TIMEOUT", "soon"),
 		"no database":             with("DATABASE_URL", ""),
 		"no brokers":              with("KAFKA_BROKERS", ""),
+		"no event key":            with("OPENFAAS_SECRETS_DIR", t.TempDir()),
 	}
 	for name, vars := range bad {
 		t.Run(name, func(t *testing.T) {
-			vars["OPENFAAS_SECRETS_DIR"] = t.TempDir()
 			if _, err := LoadConfig(config.New(config.Map(vars))); err == nil {
 				t.Fatal("LoadConfig accepted it")
 			}

@@ -13,6 +13,7 @@ import (
 	"handler/function/functions/pkg/api"
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/eventsig"
 	"handler/function/functions/pkg/kafka"
 	"handler/function/functions/pkg/lazy"
 	"handler/function/functions/pkg/outbox"
@@ -38,6 +39,8 @@ type Config struct {
 	// MaxInFlight bounds the creates one instance serves at once; past it
 	// they are refused with 503 at once (0 turns it off).
 	MaxInFlight int
+	// EventKeys sign the "created" events, so process-payment knows them for ours.
+	EventKeys *eventsig.Keys
 }
 
 // LoadConfig reads the configuration and applies defaults.
@@ -54,7 +57,9 @@ func LoadConfig(env *config.Env) (Config, error) {
 	}
 	max, err := payment.ParseAmount(env.String("PAYMENT_MAX_AMOUNT", "1000000.00"))
 	c.MaxAmount = max
-	return c, errors.Join(env.Err(), wrapIf("PAYMENT_MAX_AMOUNT", err), c.Validate())
+	keys, keysErr := eventsig.New(env.EventKeys())
+	c.EventKeys = keys
+	return c, errors.Join(env.Err(), wrapIf("PAYMENT_MAX_AMOUNT", err), keysErr, c.Validate())
 }
 
 // Validate checks the values that have no safe default.
@@ -126,6 +131,10 @@ func newService() (*service, error) {
 	}, nil
 }
 
-func createdMessage(p payment.Payment, topic string) outbox.Message {
-	return outbox.Message{Topic: topic, Key: p.ID.String(), Event: events.Created(p)}
+// createdMessage is the signed "created" event bound for topic. It is stored
+// signed, so the relay publishes it as it is.
+func createdMessage(p payment.Payment, topic string, keys *eventsig.Keys) outbox.Message {
+	e := events.Created(p)
+	keys.Sign(&e)
+	return outbox.Message{Topic: topic, Key: p.ID.String(), Event: e}
 }

@@ -1,7 +1,8 @@
 // process-payment stands in for the external payment provider. It receives a
-// "payment created" CloudEvent, answers after a delay, and publishes the
-// provider's result to paymentsResults. It acknowledges the event (2xx) only
-// after Kafka acknowledged the result, so a lost result means a redelivery.
+// "payment created" CloudEvent signed by create-payment (anything else is 401),
+// answers after a delay, and publishes the provider's result, signed, to
+// paymentsResults. It acknowledges the event (2xx) only after Kafka
+// acknowledged the result, so a lost result means a redelivery.
 package function
 
 import (
@@ -38,6 +39,11 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if err != nil {
 		return api.Error(s.log, err)
 	}
+	// Only events the stack signed (create-payment's) count: any other is 401,
+	// which the connector dead-letters (a 4xx is not retried).
+	if err := s.keys.Verify(e); err != nil {
+		return api.Error(s.log, err)
+	}
 	p, err := events.CreatedPayment(e)
 	if err != nil {
 		return api.Error(s.log, err)
@@ -52,13 +58,14 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	case <-ctx.Done():
 		return api.Error(log, payment.Unavailable("provider call", ctx.Err()))
 	}
-	result := payment.Result{PaymentID: p.ID, Success: decision.Success, Details: decision.Details, Processed: s.now()}
+	result := payment.Result{PaymentID: p.ID, Success: decision.Success, Details: decision.Details, Processed: s.processedAt(p)}
 
 	publisher, err := s.publisher(ctx)
 	if err != nil {
 		return api.Error(log, payment.Unavailable("kafka", err))
 	}
 	out := events.Processed(result)
+	s.keys.Sign(&out)
 	if err := publisher.Publish(ctx, s.cfg.ResultsTopic, p.ID.String(), out); err != nil {
 		return api.Error(log, err)
 	}

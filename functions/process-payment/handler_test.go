@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/eventsig"
 	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/payment"
 )
@@ -61,11 +63,15 @@ func newTestService(rate float64, pub *fakePublisher) *service {
 	return &service{
 		cfg:       Config{ResultsTopic: testTopic, Provider: prov},
 		provider:  prov,
+		keys:      functest.EventKeys,
 		publisher: func(context.Context) (resultPublisher, error) { return pub, nil },
 		log:       slog.New(slog.DiscardHandler),
 		now:       func() time.Time { now = now.Add(time.Second); return now },
 	}
 }
+
+// signedCreated is p's "created" event as create-payment signs it.
+func signedCreated(p payment.Payment) cloudevents.Event { return functest.Signed(events.Created(p)) }
 
 func newPayment(id uuid.UUID) payment.Payment {
 	return payment.New(id, payment.Request{
@@ -76,7 +82,7 @@ func newPayment(id uuid.UUID) payment.Payment {
 
 func TestProcessPublishesTheResult(t *testing.T) {
 	p := newPayment(uuid.MustParse("0b6c6f0e-1f57-4b38-9d2b-6a0a5c1c9f10"))
-	created := events.Created(p)
+	created := signedCreated(p)
 	requests := map[string]handler.Request{
 		"binary":                   functest.BinaryRequest(created),
 		"structured":               functest.MustStructuredRequest(t, created, "application/cloudevents+json"),
@@ -99,6 +105,9 @@ func TestProcessPublishesTheResult(t *testing.T) {
 				m.event.Source() != events.SourceProcessPayment || m.event.Subject() != p.ID.String() {
 				t.Fatalf("published %s to %s with key %s", m.event, m.topic, m.key)
 			}
+			if err := functest.EventKeys.Verify(m.event); err != nil {
+				t.Fatalf("the published result is not signed: %v", err)
+			}
 			result, err := events.ProcessedResult(m.event)
 			if err != nil {
 				t.Fatal(err)
@@ -120,7 +129,7 @@ func TestProcessRedeliveryGivesTheSameOutcome(t *testing.T) {
 	for _, id := range MustRandomIDs(t, 20) {
 		pub := &fakePublisher{}
 		s := newTestService(0.5, pub)
-		created := events.Created(newPayment(id))
+		created := signedCreated(newPayment(id))
 		for range 3 {
 			if resp := s.handle(t.Context(), functest.MustStructuredRequest(t, created, "text/plain")); resp.StatusCode != http.StatusOK {
 				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
@@ -151,7 +160,7 @@ func TestProcessFollowsTheSuccessRate(t *testing.T) {
 		pub := &fakePublisher{}
 		s := newTestService(rate, pub)
 		for _, id := range MustRandomIDs(t, 10) {
-			if resp := s.handle(t.Context(), functest.BinaryRequest(events.Created(newPayment(id)))); resp.StatusCode != http.StatusOK {
+			if resp := s.handle(t.Context(), functest.BinaryRequest(signedCreated(newPayment(id)))); resp.StatusCode != http.StatusOK {
 				t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 			}
 		}
@@ -165,7 +174,7 @@ func TestProcessFollowsTheSuccessRate(t *testing.T) {
 }
 
 func TestProcessAnswers503WhenKafkaIsDown(t *testing.T) {
-	created := events.Created(newPayment(uuid.New()))
+	created := signedCreated(newPayment(uuid.New()))
 	down := payment.Unavailable("kafka", errors.New("brokers unreachable"))
 	tests := map[string]func(s *service, pub *fakePublisher){
 		"publisher fails": func(_ *service, pub *fakePublisher) { pub.err = down },
@@ -193,7 +202,7 @@ func TestProcessStopsWaitingWhenTheCallerLeaves(t *testing.T) {
 	s.provider = Provider{SuccessRate: 1, MinDelay: time.Hour, MaxDelay: time.Hour}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	resp := s.handle(ctx, functest.BinaryRequest(events.Created(newPayment(uuid.New()))))
+	resp := s.handle(ctx, functest.BinaryRequest(signedCreated(newPayment(uuid.New()))))
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 	}
@@ -204,6 +213,7 @@ func TestProcessStopsWaitingWhenTheCallerLeaves(t *testing.T) {
 
 func TestProcessRejectsBadEvents(t *testing.T) {
 	p := newPayment(uuid.MustParse("0b6c6f0e-1f57-4b38-9d2b-6a0a5c1c9f10"))
+	// Each bad event is signed as it is, so that what is refused is the content.
 	withData := func(change func(m map[string]any)) cloudevents.Event {
 		e := events.Created(p)
 		var m map[string]any
@@ -214,17 +224,18 @@ func TestProcessRejectsBadEvents(t *testing.T) {
 		if err := e.SetData(cloudevents.ApplicationJSON, m); err != nil {
 			t.Fatal(err)
 		}
-		return e
+		return functest.Signed(e)
 	}
 	otherSubject := events.Created(p)
 	otherSubject.SetSubject(uuid.NewString())
-	noID := functest.BinaryRequest(events.Created(p))
+	otherSubject = functest.Signed(otherSubject)
+	noID := functest.BinaryRequest(signedCreated(p))
 	noID.Header.Del("Ce-Id")
-	textData := functest.BinaryRequest(events.Created(p))
+	textData := functest.BinaryRequest(signedCreated(p))
 	textData.Header.Set("Content-Type", "text/plain")
 
 	tests := map[string]handler.Request{
-		"unknown type":               functest.MustStructuredRequest(t, events.Processed(payment.Result{PaymentID: p.ID, Success: true, Processed: testNow}), "text/plain"),
+		"unknown type":               functest.MustStructuredRequest(t, functest.Signed(events.Processed(payment.Result{PaymentID: p.ID, Success: true, Processed: testNow})), "text/plain"),
 		"not a CloudEvent":           {Method: http.MethodPost, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("payment created")},
 		"empty body":                 {Method: http.MethodPost, Header: http.Header{}},
 		"no event id":                noID,
@@ -251,9 +262,52 @@ func TestProcessRejectsBadEvents(t *testing.T) {
 	}
 }
 
+// An event create-payment did not sign is 401 in every mode, and nothing is published.
+func TestProcessRefusesUnsignedEvents(t *testing.T) {
+	p := newPayment(uuid.New())
+	unsigned := events.Created(p)
+	otherKey := events.Created(p)
+	eventsig.MustNew(strings.Repeat("k", 32)).Sign(&otherKey)
+	tampered := signedCreated(p)
+	tampered.SetSource("/functions/someone")
+	for _, e := range map[string]cloudevents.Event{"unsigned": unsigned, "signed with another key": otherKey, "tampered": tampered} {
+		for mode, req := range map[string]handler.Request{
+			"binary":                   functest.BinaryRequest(e),
+			"structured":               functest.MustStructuredRequest(t, e, "application/cloudevents+json"),
+			"structured as text/plain": functest.MustStructuredRequest(t, e, "text/plain"),
+		} {
+			pub := &fakePublisher{}
+			resp := newTestService(1, pub).handle(t.Context(), req)
+			body := functest.MustDecodeError(t, resp)
+			if resp.StatusCode != http.StatusUnauthorized || body.Error.Code != "unauthorized" || !strings.Contains(body.Error.Message, "not signed by this stack") {
+				t.Errorf("%s, %s: %d %s", mode, e.Extensions()[eventsig.Extension], resp.StatusCode, resp.Body)
+			}
+			if sent := pub.published(); len(sent) != 0 {
+				t.Errorf("%s: published %d events for an unsigned one", mode, len(sent))
+			}
+		}
+	}
+}
+
+// A provider whose clock is behind create-payment's still answers no earlier
+// than the payment's creation, which apply-result requires.
+func TestProcessNeverAnswersBeforeCreation(t *testing.T) {
+	pub := &fakePublisher{}
+	s := newTestService(1, pub)
+	s.now = func() time.Time { return testNow.Add(-time.Second) }
+	p := newPayment(uuid.New())
+	if resp := s.handle(t.Context(), functest.BinaryRequest(signedCreated(p))); resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+	}
+	r, err := events.ProcessedResult(pub.published()[0].event)
+	if err != nil || !r.Processed.Equal(p.Created) {
+		t.Fatalf("processed %v (%v), want the creation time %v", r.Processed, err, p.Created)
+	}
+}
+
 func TestProcessMethodNotAllowed(t *testing.T) {
 	pub := &fakePublisher{}
-	req := functest.BinaryRequest(events.Created(newPayment(uuid.New())))
+	req := functest.BinaryRequest(signedCreated(newPayment(uuid.New())))
 	req.Method = http.MethodGet
 	resp := newTestService(0.8, pub).handle(t.Context(), req)
 	body := functest.MustDecodeError(t, resp)
@@ -266,12 +320,14 @@ func TestProcessMethodNotAllowed(t *testing.T) {
 }
 
 func TestLoadConfig(t *testing.T) {
-	c, err := LoadConfig(config.New(config.Map(map[string]string{"KAFKA_BROKERS": "k:9092"})))
+	secrets := functest.MustSecretsDir(t)
+	c, err := LoadConfig(config.New(config.Map(map[string]string{"KAFKA_BROKERS": "k:9092", "OPENFAAS_SECRETS_DIR": secrets})))
 	want := Provider{SuccessRate: 0.8, MinDelay: 3 * time.Second, MaxDelay: 25 * time.Second}
-	if err != nil || c.Provider != want || c.ResultsTopic != "paymentsResults" || !slices.Equal(c.Brokers, []string{"k:9092"}) {
+	if err != nil || c.Provider != want || c.ResultsTopic != "paymentsResults" || !slices.Equal(c.Brokers, []string{"k:9092"}) ||
+		c.EventKeys.SigningKeyID() != functest.EventKeys.SigningKeyID() {
 		t.Fatalf("defaults: %+v, %v", c, err)
 	}
-	instant := map[string]string{"KAFKA_BROKERS": "k:9092", "PAYMENT_PROVIDER_MIN_DELAY": "0", "PAYMENT_PROVIDER_MAX_DELAY": "0s", "PAYMENT_PROVIDER_SUCCESS_RATE": "1"}
+	instant := map[string]string{"KAFKA_BROKERS": "k:9092", "OPENFAAS_SECRETS_DIR": secrets, "PAYMENT_PROVIDER_MIN_DELAY": "0", "PAYMENT_PROVIDER_MAX_DELAY": "0s", "PAYMENT_PROVIDER_SUCCESS_RATE": "1"}
 	if c, err := LoadConfig(config.New(config.Map(instant))); err != nil || c.Provider != (Provider{SuccessRate: 1}) {
 		t.Fatalf("instant: %+v, %v", c, err)
 	}
@@ -282,8 +338,12 @@ func TestLoadConfig(t *testing.T) {
 		{"KAFKA_BROKERS": "k:9092", "PAYMENT_PROVIDER_MIN_DELAY": "10s", "PAYMENT_PROVIDER_MAX_DELAY": "5s"},
 		{"KAFKA_BROKERS": "k:9092", "PAYMENT_PROVIDER_MIN_DELAY": "-1s"},
 		{},
+		{"KAFKA_BROKERS": "k:9092", "OPENFAAS_SECRETS_DIR": t.TempDir()}, // no event key
 	}
 	for _, vars := range bad {
+		if vars["OPENFAAS_SECRETS_DIR"] == "" && len(vars) > 0 {
+			vars["OPENFAAS_SECRETS_DIR"] = secrets
+		}
 		if _, err := LoadConfig(config.New(config.Map(vars))); err == nil {
 			t.Errorf("LoadConfig(%v) accepted it", vars)
 		}

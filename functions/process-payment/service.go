@@ -10,8 +10,10 @@ import (
 	"handler/function/functions/pkg/api"
 	"handler/function/functions/pkg/config"
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/eventsig"
 	"handler/function/functions/pkg/kafka"
 	"handler/function/functions/pkg/lazy"
+	"handler/function/functions/pkg/payment"
 )
 
 const name = "process-payment"
@@ -21,6 +23,8 @@ type Config struct {
 	Brokers      []string
 	ResultsTopic string
 	Provider     Provider
+	// EventKeys verify "created" events and sign the results.
+	EventKeys *eventsig.Keys
 }
 
 // LoadConfig reads the configuration and applies defaults: 80 % success after
@@ -35,7 +39,9 @@ func LoadConfig(env *config.Env) (Config, error) {
 			MaxDelay:    env.Duration("PAYMENT_PROVIDER_MAX_DELAY", 25*time.Second),
 		},
 	}
-	return c, errors.Join(env.Err(), c.Validate())
+	keys, err := eventsig.New(env.EventKeys())
+	c.EventKeys = keys
+	return c, errors.Join(env.Err(), err, c.Validate())
 }
 
 // Validate checks the provider's settings.
@@ -54,9 +60,20 @@ func (c Config) Validate() error {
 type service struct {
 	cfg       Config
 	provider  Provider
+	keys      *eventsig.Keys
 	publisher func(context.Context) (resultPublisher, error)
 	log       *slog.Logger
 	now       func() time.Time
+}
+
+// processedAt is the time of the provider's answer for p: now, but never
+// before p was created, which apply-result refuses. This machine's clock may
+// be a little behind create-payment's.
+func (s *service) processedAt(p payment.Payment) time.Time {
+	if now := s.now(); !now.Before(p.Created) {
+		return now
+	}
+	return p.Created
 }
 
 func newService() (*service, error) {
@@ -68,5 +85,5 @@ func newService() (*service, error) {
 	producer := lazy.New(func() (resultPublisher, error) {
 		return kafka.NewPublisher(kafka.Config{Brokers: cfg.Brokers, ClientID: name})
 	})
-	return &service{cfg: cfg, provider: cfg.Provider, publisher: producer.Get, log: log, now: time.Now}, nil
+	return &service{cfg: cfg, provider: cfg.Provider, keys: cfg.EventKeys, publisher: producer.Get, log: log, now: time.Now}, nil
 }

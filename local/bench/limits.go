@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -17,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/eventsig"
 	"handler/function/functions/pkg/kafka"
 	"handler/function/functions/pkg/payment"
 	"handler/function/local/bench/load"
@@ -151,10 +153,12 @@ func (b *bench) measureSarama(ctx context.Context) error {
 		return fmt.Errorf("producer: %w", err)
 	}
 	defer producer.Close()
-	// A real "payment created" event, so records are the size the functions send.
+	// A real "payment created" event, signed, so records are the size the functions send.
 	p := payment.New(uuid.New(), payment.Request{UserID: uuid.New(), AccountNumber: "40817810099910004312",
 		Amount: 12550, Description: "Rent"}, time.Now())
-	value, err := json.Marshal(events.Created(p))
+	created := events.Created(p)
+	eventsig.MustNew(strings.Repeat("k", eventsig.MinKeyLen)).Sign(&created)
+	value, err := json.Marshal(created)
 	if err != nil {
 		return err
 	}

@@ -271,7 +271,8 @@ func (s *Stack) waitFunctions(ctx context.Context) error {
 	}
 }
 
-// writeSecrets puts the OpenFaaS secrets where the functions read them.
+// writeSecrets puts the OpenFaaS secrets where the functions read them. The
+// API key and the event key are generated once and survive restarts.
 func (s *Stack) writeSecrets() (string, error) {
 	dir := filepath.Join(s.cfg.StateDir, "secrets")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -280,19 +281,33 @@ func (s *Stack) writeSecrets() (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "payments-db-url"), []byte(s.DatabaseURL), 0o600); err != nil {
 		return "", err
 	}
-	keyFile := filepath.Join(dir, "payments-api-key")
-	key, err := os.ReadFile(keyFile)
+	key, err := generatedSecret(dir, "payments-api-key", 24)
+	if err != nil {
+		return "", err
+	}
+	s.APIKey = key
+	// Signs and verifies the events between the functions (package eventsig).
+	if _, err := generatedSecret(dir, "payments-event-key", 32); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// generatedSecret returns the secret file dir/name, first writing n random
+// bytes, hex-encoded, into it when it does not exist.
+func generatedSecret(dir, name string, n int) (string, error) {
+	file := filepath.Join(dir, name)
+	value, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
-		random := make([]byte, 24)
+		random := make([]byte, n)
 		rand.Read(random)
-		key = []byte(hex.EncodeToString(random))
-		err = os.WriteFile(keyFile, key, 0o600)
+		value = []byte(hex.EncodeToString(random))
+		err = os.WriteFile(file, value, 0o600)
 	}
 	if err != nil {
-		return "", fmt.Errorf("api key: %w", err)
+		return "", fmt.Errorf("secret %s: %w", name, err)
 	}
-	s.APIKey = strings.TrimSpace(string(key))
-	return dir, nil
+	return strings.TrimSpace(string(value)), nil
 }
 
 // functionEnv is the function's stack.yml environment, with the runner's own

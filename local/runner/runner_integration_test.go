@@ -245,6 +245,8 @@ func TestLocalStack(t *testing.T) {
 		t.Logf("schemathesis: %s", strings.TrimSpace(summary))
 	})
 
+	t.Run("forged events are refused and dead-lettered", func(t *testing.T) { testForgedEvents(t, f) })
+
 	t.Run("a poison record is dead-lettered and nothing stalls", func(t *testing.T) {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(f.stack.Brokers...))
 		if err != nil {

@@ -178,12 +178,20 @@ func (e *Env) Brokers() []string {
 // payments-api-key: one or more keys separated by newlines or commas, so a key
 // can be rotated by adding the new one before removing the old. None means
 // authentication is off.
-func (e *Env) APIKeys() []string {
-	var keys []string
-	for _, k := range strings.FieldsFunc(e.Secret("payments-api-key"), func(r rune) bool { return r == '\n' || r == ',' }) {
-		if k = strings.TrimSpace(k); k != "" {
-			keys = append(keys, k)
+func (e *Env) APIKeys() []string { return e.secretList("payments-api-key") }
+
+// EventKeys are the keys that sign and verify events (package eventsig), from
+// the secret payments-event-key: one or more, separated by newlines or commas;
+// the first signs, any verifies.
+func (e *Env) EventKeys() []string { return e.secretList("payments-event-key") }
+
+// secretList reads a secret holding a list separated by newlines or commas.
+func (e *Env) secretList(name string) []string {
+	var items []string
+	for _, item := range strings.FieldsFunc(e.Secret(name), func(r rune) bool { return r == '\n' || r == ',' }) {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
 		}
 	}
-	return keys
+	return items
 }

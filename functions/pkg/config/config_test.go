@@ -271,3 +271,23 @@ func TestFromOSReadsSecretsDir(t *testing.T) {
 		t.Fatalf("Secret = %q", got)
 	}
 }
+
+func TestKeyLists(t *testing.T) {
+	dir := t.TempDir()
+	MustWriteFile(t, filepath.Join(dir, "payments-api-key"), "old-key\n new-key ,\n\n")
+	MustKnativeSecret(t, dir, "payments-event-key", map[string]string{"payments-event-key": "first\nsecond,third\n"})
+	env := config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": dir}))
+	if got := env.APIKeys(); !slices.Equal(got, []string{"old-key", "new-key"}) {
+		t.Errorf("APIKeys = %q", got)
+	}
+	if got := env.EventKeys(); !slices.Equal(got, []string{"first", "second", "third"}) {
+		t.Errorf("EventKeys = %q", got)
+	}
+	if err := env.Err(); err != nil {
+		t.Fatal(err)
+	}
+	none := config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": t.TempDir()}))
+	if got := none.EventKeys(); len(got) != 0 || none.Err() != nil {
+		t.Fatalf("EventKeys without the secret = %q, %v", got, none.Err())
+	}
+}

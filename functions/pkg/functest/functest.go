@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -16,9 +18,32 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
-	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/eventsig"
 	"handler/function/functions/pkg/outbox"
 )
+
+// EventKey is the key the unit tests sign events with.
+const EventKey = "functest-event-key-0123456789abcdef"
+
+// EventKeys sign and verify with EventKey.
+var EventKeys = eventsig.MustNew(EventKey)
+
+// Signed returns e signed with EventKey, as the stack's producers sign.
+func Signed(e cloudevents.Event) cloudevents.Event {
+	EventKeys.Sign(&e)
+	return e
+}
+
+// MustSecretsDir returns a secrets folder (OPENFAAS_SECRETS_DIR) holding
+// payments-event-key with EventKey.
+func MustSecretsDir(tb testing.TB) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, eventsig.SecretName), []byte(EventKey+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
 
 // Publisher records what it is asked to publish, and fails with Err when set.
 type Publisher struct {
@@ -46,7 +71,8 @@ func (p *Publisher) Messages() []outbox.Message {
 }
 
 // BinaryRequest is e in binary mode, as Knative's KafkaSource delivers it:
-// attributes in ce- headers, the data as the body.
+// attributes and extensions (the partition key, the signature) in ce-
+// headers, the data as the body.
 func BinaryRequest(e cloudevents.Event) handler.Request {
 	h := http.Header{}
 	h.Set("Ce-Specversion", e.SpecVersion())
@@ -55,7 +81,9 @@ func BinaryRequest(e cloudevents.Event) handler.Request {
 	h.Set("Ce-Type", e.Type())
 	h.Set("Ce-Subject", e.Subject())
 	h.Set("Ce-Time", e.Time().Format(time.RFC3339Nano))
-	h.Set("Ce-Partitionkey", fmt.Sprint(e.Extensions()[events.PartitionKey]))
+	for name, value := range e.Extensions() {
+		h.Set("Ce-"+name, fmt.Sprint(value))
+	}
 	h.Set("Content-Type", e.DataContentType())
 	return handler.Request{Method: http.MethodPost, Header: h, Body: e.Data()}
 }

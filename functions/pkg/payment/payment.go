@@ -35,6 +35,8 @@ func (s State) Final() bool { return s == Completed || s == Rejected }
 const (
 	MaxAccountNumberLen = 64
 	MaxDescriptionLen   = 500
+	// MaxDetailsBytes bounds the provider's details in a result (UTF-8 bytes).
+	MaxDetailsBytes = 1024
 )
 
 // Payment is one payment as the user sees it. The JSON names are the original
@@ -155,10 +157,20 @@ var ErrAlreadyApplied = errors.New("result already applied")
 
 // Apply moves a pending payment to its final state. Applying the same outcome
 // again returns ErrAlreadyApplied; a different outcome for a final payment is an
-// impossible transition (EINVALID), since the provider answers once.
+// impossible transition (EINVALID), since the provider answers once. A result
+// that cannot be true is refused too (EINVALID): one processed before the
+// payment was created, or with details over MaxDetailsBytes.
 func (p *Payment) Apply(r Result) error {
 	if r.PaymentID != p.ID {
 		return Errorf(EINVALID, "result for payment %s applied to payment %s", r.PaymentID, p.ID)
+	}
+	if len(r.Details) > MaxDetailsBytes {
+		return Errorf(EINVALID, "result for payment %s: extPaymentDetails is %d bytes, at most %d allowed", p.ID, len(r.Details), MaxDetailsBytes)
+	}
+	processed := r.Processed.UTC().Truncate(time.Microsecond)
+	if processed.Before(p.Created) {
+		return Errorf(EINVALID, "result for payment %s: processed at %s, before the payment was created at %s",
+			p.ID, processed.Format(time.RFC3339Nano), p.Created.UTC().Format(time.RFC3339Nano))
 	}
 	next := Rejected
 	if r.Success {
@@ -170,7 +182,6 @@ func (p *Payment) Apply(r Result) error {
 		}
 		return Errorf(EINVALID, "payment %s is %s and cannot become %s", p.ID, p.State, next)
 	}
-	processed := r.Processed.UTC().Truncate(time.Microsecond)
 	details := r.Details
 	p.State, p.Processed, p.ExtPaymentDetails = next, &processed, &details
 	return nil

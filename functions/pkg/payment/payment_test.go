@@ -203,6 +203,14 @@ func TestApply(t *testing.T) {
 			result: payment.Result{PaymentID: id, Success: true, Processed: at}, wantCode: payment.EINVALID},
 		{name: "result for another payment", from: pending,
 			result: payment.Result{PaymentID: uuid.New(), Success: true, Processed: at}, wantCode: payment.EINVALID},
+		{name: "processed before the payment was created", from: pending,
+			result: payment.Result{PaymentID: id, Success: true, Processed: pending.Created.Add(-time.Microsecond)}, wantCode: payment.EINVALID},
+		{name: "processed in 1999", from: pending,
+			result: payment.Result{PaymentID: id, Success: true, Processed: time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)}, wantCode: payment.EINVALID},
+		{name: "details over the limit", from: pending,
+			result: payment.Result{PaymentID: id, Success: true, Details: strings.Repeat("é", payment.MaxDetailsBytes/2) + "x", Processed: at}, wantCode: payment.EINVALID},
+		{name: "details at the limit", from: pending,
+			result: payment.Result{PaymentID: id, Success: true, Details: strings.Repeat("é", payment.MaxDetailsBytes/2), Processed: at}, wantState: payment.Completed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,6 +242,15 @@ func TestApply(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A result processed in the very microsecond the payment was created is possible.
+func TestApplyProcessedAtCreation(t *testing.T) {
+	p := payment.New(uuid.New(), validRequest(), time.Date(2026, 11, 25, 15, 4, 30, 987654321, time.UTC))
+	// Nanoseconds below the stored microsecond do not count as earlier.
+	if err := p.Apply(payment.Result{PaymentID: p.ID, Success: true, Processed: p.Created.Add(999)}); err != nil || p.State != payment.Completed {
+		t.Fatalf("Apply = %v, state %s", err, p.State)
 	}
 }
 

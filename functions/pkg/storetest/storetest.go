@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/payment"
 )
@@ -38,10 +39,11 @@ func MustPayment(tb testing.TB, user uuid.UUID, amount string, now time.Time) pa
 	return payment.New(uuid.New(), r, now)
 }
 
-// MustCreate stores p with its created event and returns the event id.
+// MustCreate stores p with its created event, signed as create-payment signs
+// it, and returns the event id.
 func MustCreate(tb testing.TB, s Store, p payment.Payment) string {
 	tb.Helper()
-	msg := outbox.Message{Topic: events.PaymentsTopic, Key: p.ID.String(), Event: events.Created(p)}
+	msg := outbox.Message{Topic: events.PaymentsTopic, Key: p.ID.String(), Event: functest.Signed(events.Created(p))}
 	if _, _, err := s.CreatePayment(context.Background(), p, "", "fp-"+p.ID.String(), msg); err != nil {
 		tb.Fatal(err)
 	}
@@ -306,6 +308,10 @@ func okPublish(tb testing.TB, want []string) func(context.Context, []outbox.Mess
 		for _, m := range batch {
 			if m.Topic != events.PaymentsTopic || m.Key != m.Event.Subject() || m.Event.Type() != payment.EventCreated {
 				tb.Errorf("message %+v is not a created event keyed by payment id", m)
+			}
+			// The store may re-encode the event (Postgres keeps it as jsonb); its signature must still hold.
+			if err := functest.EventKeys.Verify(m.Event); err != nil {
+				tb.Errorf("message %s from the outbox: %v", m.Event.ID(), err)
 			}
 		}
 		return make([]error, len(batch))
