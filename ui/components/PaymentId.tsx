@@ -33,15 +33,22 @@ export function PaymentId({ id, t }: { id: string; t: Translate }) {
 
   return (
     <span className={styles.paymentId}>
-      <code id={`payment-${id}`} className={copy === "failed" ? styles.whole : styles.short} title={id}>
-        {id}
-      </code>
-      <button type="button" className={styles.copy} aria-label={t("copyIdLabel", { id })} title={t("copyId")} onClick={copyId}>
-        <svg viewBox="0 0 16 16" aria-hidden="true" focusable="false">
-          <rect x="5.5" y="5.5" width="8" height="8" rx="1.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
-          <path d="M10.5 3.5v-0.5a1.5 1.5 0 0 0-1.5-1.5h-5a1.5 1.5 0 0 0-1.5 1.5v5a1.5 1.5 0 0 0 1.5 1.5h0.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
-        </svg>
-      </button>
+      <span className={styles.line}>
+        <code id={`payment-${id}`} className={copy === "failed" ? styles.whole : styles.short} title={id}>
+          {id}
+        </code>
+        <button type="button" className={styles.copy} aria-label={t("copyIdLabel", { id })} title={t("copyId")} onClick={copyId}>
+          <svg viewBox="0 0 16 16" aria-hidden="true" focusable="false">
+            <rect x="5.5" y="5.5" width="8" height="8" rx="1.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
+            <path
+              d="M10.5 3.5v-0.5a1.5 1.5 0 0 0-1.5-1.5h-5a1.5 1.5 0 0 0-1.5 1.5v5a1.5 1.5 0 0 0 1.5 1.5h0.5"
+              fill="none"
+              stroke="currentColor"
+              strokeWidth="1.5"
+            />
+          </svg>
+        </button>
+      </span>
       <span role="status" className={copy === "copied" ? styles.note : copy === "failed" ? styles.failed : styles.silent}>
         {copy === "copied" ? t("copied") : copy === "failed" ? t("copyFailed") : ""}
       </span>

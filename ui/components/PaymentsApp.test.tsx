@@ -119,7 +119,7 @@ describe("PaymentsApp", () => {
     // A failed load lost nothing, but it made nothing either: no "nothing was lost" here.
     expect(alert.textContent).toBe("Your payments could not be loaded. The payment service is unavailable right now.");
     const state = screen.getByTestId("load-error");
-    expect(within(state).getByText("Trying again by itself, less often each time.")).toBeTruthy();
+    expect(within(state).getByText("The page tries again by itself, waiting longer each time.")).toBeTruthy();
     expect(within(state).getByRole("button", { name: "Try again now" })).toBeTruthy();
     expect(screen.queryByText("Loading payments…")).toBeNull();
     await waitFor(() => rowOf(P0), WAIT);
@@ -140,7 +140,7 @@ describe("PaymentsApp", () => {
     render(<PaymentsApp userId={USER} locale="ru" />);
     const alert = await screen.findByRole("alert", undefined, WAIT);
     expect(alert.textContent).toBe("Не удалось загрузить платежи. Что-то пошло не так: userId: must be a UUID");
-    expect(screen.queryByText("Пробуем снова сами, всё реже.")).toBeNull();
+    expect(screen.queryByText("Страница пробует снова сама, с растущими паузами.")).toBeNull();
     expect(net.calls.filter((c) => c.key === "GET /api/payments")).toHaveLength(1);
 
     await user.click(screen.getByRole("button", { name: "Повторить сейчас" }));

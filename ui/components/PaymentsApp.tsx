@@ -131,9 +131,11 @@ export function PaymentsApp({ userId: initialUserId, locale: initialLocale }: Pr
   return (
     <>
       <header className={styles.header}>
-        <div>
+        <div className={styles.heading}>
           <h1 className={styles.title}>{t("title")}</h1>
-          <p className={styles.tagline}>{t("tagline")}</p>
+          <p className={styles.tagline} data-testid="tagline">
+            {t("tagline")}
+          </p>
         </div>
         <div className={styles.tools}>
           <LanguageSwitch locale={locale} onChange={changeLocale} t={t} />

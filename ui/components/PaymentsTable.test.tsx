@@ -76,7 +76,7 @@ describe("PaymentsTable", () => {
     render(<PaymentsTable payments={[payment({ paymentId: id })]} loading={false} locale="ru" t={translator("ru")} />);
     const code = screen.getByText(id);
     expect(code.className).toBe("short");
-    await user.click(screen.getByRole("button", { name: `Копировать идентификатор платежа ${id}` }));
+    await user.click(screen.getByRole("button", { name: `Скопировать идентификатор платежа ${id}` }));
     expect(await screen.findByText("Копирование здесь недоступно: идентификатор показан целиком.")).toBeTruthy();
     expect(code.className).toBe("whole");
   });
@@ -88,13 +88,13 @@ describe("PaymentsTable", () => {
       <PaymentsTable payments={[]} loading={false} loadError={{ text: "Could not load.", retrying: true }} onRetry={onRetry} locale="en" t={en} />,
     );
     expect(screen.getByRole("alert").textContent).toBe("Could not load.");
-    expect(screen.getByText("Trying again by itself, less often each time.")).toBeTruthy();
+    expect(screen.getByText("The page tries again by itself, waiting longer each time.")).toBeTruthy();
     expect(screen.queryByText("Loading payments…")).toBeNull();
     expect(screen.queryByText(/No payments yet/)).toBeNull();
     await user.click(screen.getByRole("button", { name: "Try again now" }));
     expect(onRetry).toHaveBeenCalledTimes(1);
     rerender(<PaymentsTable payments={[]} loading={false} loadError={{ text: "Refused.", retrying: false }} onRetry={onRetry} locale="en" t={en} />);
-    expect(screen.queryByText(/Trying again by itself/)).toBeNull();
+    expect(screen.queryByText(/The page tries again by itself/)).toBeNull();
   });
 
   it("keeps an account number on one line", () => {
