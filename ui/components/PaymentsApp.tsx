@@ -25,7 +25,7 @@ interface Props {
 const isUnavailable = (e: ApiError) => e.status === 503 || e.code === "unavailable";
 
 /** errorText says in one sentence why a call failed. */
-export function errorText(t: Translate, e: ApiError): string {
+function errorText(t: Translate, e: ApiError): string {
   if (e.code === NETWORK_ERROR) return t("errNetwork");
   if (isUnavailable(e)) return t("errUnavailable");
   return t("errGeneric", { message: e.message });
@@ -69,10 +69,10 @@ export function PaymentsApp({ userId: initialUserId, locale: initialLocale }: Pr
   const events = useEventStream("/api/events");
 
   const dismiss = useCallback((id: number) => setToasts((ts) => ts.filter((x) => x.id !== id)), []);
-  // One toast per distinct notice: the same text again (a failed poll and a
-  // payment twice meeting the same outage, say) replaces the one shown with a
-  // new one at the end, with a fresh timeout (the old one's finds nothing),
-  // instead of stacking a copy.
+  // One toast per distinct notice: the same text again (a payment refused twice
+  // by the same outage, or polling that fails again after a result came)
+  // replaces the one shown with a new one at the end, with a fresh timeout
+  // (the old one's finds nothing), instead of stacking a copy.
   const toast = useCallback(
     (kind: Toast["kind"], text: string) => {
       const id = nextToast.current++;

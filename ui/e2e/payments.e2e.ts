@@ -148,7 +148,7 @@ describe("the payment page", () => {
     await page.getByLabel("Account number").fill("40817810099910004312");
 
     await amount.fill("1.234");
-    await page.getByRole("button", { name: "Pay" }).click();
+    await page.getByRole("button", { name: "Pay", exact: true }).click();
     await error.getByText("Use at most 2 decimals.").waitFor();
     await amount.fill("-5");
     await error.getByText("The amount must be greater than zero.").waitFor();
@@ -156,7 +156,7 @@ describe("the payment page", () => {
     // Over the API's maximum: only the API knows it, so the request goes out.
     await amount.fill("2000000");
     const answer = page.waitForResponse((r) => r.url().endsWith("/api/payments") && r.request().method() === "POST");
-    await page.getByRole("button", { name: "Pay" }).click();
+    await page.getByRole("button", { name: "Pay", exact: true }).click();
     expect((await answer).status()).toBe(400);
     await error.getByText("The amount must not exceed 1,000,000.00.").waitFor();
     expect(await amount.getAttribute("aria-invalid")).toBe("true");
