@@ -238,6 +238,30 @@ func TestCreateRejectsBadInput(t *testing.T) {
 	}
 }
 
+// The UI shows these messages beside the amount: each bad amount is worded by
+// what is wrong with it, whether it came as a number or as text.
+func TestCreateWordsAmountErrorsAlike(t *testing.T) {
+	tests := map[string]string{
+		`-5`:                             "must be greater than zero",
+		`"-5"`:                           "must be greater than zero",
+		`"0.00"`:                         "must be greater than zero",
+		`1000000.01`:                     "must not exceed 1000000.00",
+		`"123456789012345.00"`:           "must not exceed 1000000.00",
+		`123456789012345678901234567890`: "must not exceed 1000000.00",
+		`"five"`:                         "must be a plain decimal number such as 125.50",
+	}
+	for raw, want := range tests {
+		t.Run(raw, func(t *testing.T) {
+			f := newFixture(t)
+			body := `{"userId":"` + testUser + `","accountNumber":"1","amount":` + raw + `,"description":"x"}`
+			resp := f.svc.handle(t.Context(), handler.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)})
+			if got := functest.MustDecodeError(t, resp).Error.Fields["amount"]; got != want {
+				t.Fatalf("amount %s: field error %q, want %q", raw, got, want)
+			}
+		})
+	}
+}
+
 func TestCreateAcceptsValidInput(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -58,6 +58,10 @@ func decodeRequest(req handler.Request, max payment.Amount) (payment.Request, st
 	dec := json.NewDecoder(bytes.NewReader(req.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
+		if errors.Is(err, payment.ErrAmountTooLarge) {
+			// Too many digits to read is over the maximum too: say which, as Validate does.
+			return payment.Request{}, "", payment.InvalidFields(map[string]string{"amount": "must not exceed " + max.String()})
+		}
 		return payment.Request{}, "", decodeError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {

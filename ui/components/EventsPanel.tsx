@@ -24,6 +24,9 @@ export function EventsPanel({ payments, eventsFor, locale, t }: Props) {
               <code>{p.paymentId.slice(0, 8)}</code> {p.description && <span>{p.description} · </span>}
               <span className={styles.count}>{t("eventsCount", { n: events.length })}</span>
             </summary>
+            <p className={styles.intro}>
+              {t("colPayment")} <code>{p.paymentId}</code>
+            </p>
             {events.length === 0 ? (
               <p className={styles.intro}>{t("eventsNone")}</p>
             ) : (

@@ -69,7 +69,7 @@ describe("PaymentForm", () => {
     await user.type(amount, "2000000");
     await user.click(pay);
     const error = document.getElementById("amount-error")!;
-    expect(error.textContent).toBe("Не должно превышать 1000000.00.");
+    expect(error.textContent).toBe("Сумма не должна превышать 1\u00a0000\u00a0000,00.");
     expect(amount.getAttribute("aria-describedby")).toBe("amount-hint amount-error");
     await waitFor(() => expect(document.activeElement).toBe(amount));
     // Editing the field withdraws the objection.
@@ -90,5 +90,32 @@ describe("PaymentForm", () => {
     expect(keys).toHaveLength(3);
     expect(keys[1]).toBe(keys[0]);
     expect(keys[2]).not.toBe(keys[0]);
+  });
+
+  it.each([
+    ["en", "-5", "The amount must be greater than zero."],
+    ["ru", "-5", "Сумма должна быть больше нуля."],
+    ["en", "-0,01", "The amount must be greater than zero."],
+    ["en", "five", "Enter a number such as 125.50."],
+  ] as const)("in %s says why the amount %j cannot be paid", async (locale, typed, message) => {
+    const { user, account, amount } = setup(undefined, locale);
+    await user.type(amount, typed);
+    await user.click(account);
+    expect(document.getElementById("amount-error")!.textContent).toBe(message);
+  });
+
+  it.each([
+    ["en", 1, "499 characters left"],
+    ["en", 499, "1 character left"],
+    ["en", 502, "2 characters too many"],
+    ["ru", 1, "Осталось 499 символов"],
+    ["ru", 6, "Осталось 494 символа"],
+    ["ru", 479, "Остался 21 символ"],
+    ["ru", 501, "На 1 символ больше допустимого"],
+  ] as const)("in %s counts the purpose's room left in the right plural (%d typed)", async (locale, typed, text) => {
+    const { user, purpose } = setup(undefined, locale);
+    await user.click(purpose);
+    await user.paste("x".repeat(typed));
+    expect(document.getElementById("description-count")!.textContent).toBe(text);
   });
 });

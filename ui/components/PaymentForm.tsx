@@ -55,7 +55,7 @@ export function PaymentForm({ locale, t, onSubmit }: Props) {
     const key = clientErrors[field];
     if (key && (attempted || touched.has(field))) return fieldErrorText(t, key);
     const api = apiErrors[field];
-    return api === undefined ? undefined : apiFieldMessage(locale, api);
+    return api === undefined ? undefined : apiFieldMessage(locale, field, api);
   };
 
   const change = (field: FormField, value: string) => {
@@ -180,7 +180,7 @@ export function PaymentForm({ locale, t, onSubmit }: Props) {
             aria-describedby={describedBy("description", "description-count")}
           />
           <p id="description-count" className={styles.hint}>
-            {t("charactersLeft", { n: left })}
+            {left >= 0 ? t("charactersLeft", { n: left }) : t("charactersOver", { n: -left })}
           </p>
           {fieldError("description")}
         </div>

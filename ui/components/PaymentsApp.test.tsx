@@ -101,12 +101,12 @@ describe("PaymentsApp", () => {
     });
     render(<PaymentsApp userId={USER} locale="en" />);
     const alert = await screen.findByRole("alert", undefined, WAIT);
-    expect(alert.textContent).toContain("The payment service is unavailable right now. Try again in 1 s");
+    expect(alert.textContent).toContain("Results cannot be checked right now. The payment service is unavailable right now. The page keeps trying.");
     await waitFor(() => expect(rowOf(P1).dataset.state).toBe("completed"), WAIT);
     expect(net.calls.filter((c) => c.key === "GET /api/watch")).toHaveLength(2);
   });
 
-  it("says once that the list cannot be loaded, and loads it when the API is back", async () => {
+  it("shows that the list cannot be loaded instead of loading forever, and loads it when the API is back", async () => {
     let lists = 0;
     const net = fakeFetch({
       "GET /api/payments": () =>
@@ -116,10 +116,61 @@ describe("PaymentsApp", () => {
     });
     render(<PaymentsApp userId={USER} locale="en" />);
     const alert = await screen.findByRole("alert", undefined, WAIT);
-    expect(alert.textContent).toMatch(/^Your payments could not be loaded: The payment service is unavailable/);
+    // A failed load lost nothing, but it made nothing either: no "nothing was lost" here.
+    expect(alert.textContent).toBe("Your payments could not be loaded. The payment service is unavailable right now.");
+    const state = screen.getByTestId("load-error");
+    expect(within(state).getByText("The page tries again by itself, waiting longer each time.")).toBeTruthy();
+    expect(within(state).getByRole("button", { name: "Try again now" })).toBeTruthy();
+    expect(screen.queryByText("Loading payments…")).toBeNull();
     await waitFor(() => rowOf(P0), WAIT);
     expect(net.calls.filter((c) => c.key === "GET /api/payments")).toHaveLength(2);
-    expect(screen.getAllByRole("alert")).toHaveLength(1);
+    expect(screen.queryByTestId("load-error")).toBeNull();
+    expect(screen.queryAllByRole("alert")).toHaveLength(0);
+  });
+
+  it("stops on a refusal that asking again cannot fix, and tries again when asked", async () => {
+    let lists = 0;
+    const net = fakeFetch({
+      "GET /api/payments": () =>
+        lists++ === 0
+          ? json({ error: { code: "invalid_request", message: "userId: must be a UUID" } }, { status: 400 })
+          : json({ payments: [payment({ paymentId: P0, state: "completed" })] }),
+    });
+    const user = userEvent.setup();
+    render(<PaymentsApp userId={USER} locale="ru" />);
+    const alert = await screen.findByRole("alert", undefined, WAIT);
+    expect(alert.textContent).toBe("Не удалось загрузить платежи. Что-то пошло не так: userId: must be a UUID");
+    expect(screen.queryByText("Страница пробует снова сама, с растущими паузами.")).toBeNull();
+    expect(net.calls.filter((c) => c.key === "GET /api/payments")).toHaveLength(1);
+
+    await user.click(screen.getByRole("button", { name: "Повторить сейчас" }));
+    await waitFor(() => rowOf(P0), WAIT);
+    expect(screen.queryByTestId("load-error")).toBeNull();
+    expect(net.calls.filter((c) => c.key === "GET /api/payments")).toHaveLength(2);
+  });
+
+  it("shows one toast for a notice that repeats, not a stack of copies", async () => {
+    fakeFetch({
+      "GET /api/payments": () => json({ payments: [] }),
+      "POST /api/payments": () =>
+        json({ error: { code: "unavailable", message: "database is unavailable" } }, { status: 503, headers: { "Retry-After": "2" } }),
+    });
+    const user = userEvent.setup();
+    render(<PaymentsApp userId={USER} locale="en" />);
+    await screen.findByText(/No payments yet/, undefined, WAIT);
+    await user.type(screen.getByLabelText("Account number"), "40817810099910004312");
+    await user.type(screen.getByLabelText("Amount"), "10");
+    const pay = screen.getByRole("button", { name: "Pay" });
+    await user.click(pay);
+    await screen.findByRole("alert", undefined, WAIT);
+    await user.click(pay);
+    await user.click(pay);
+    await waitFor(() => expect(screen.getByRole("button", { name: "Pay" }).getAttribute("aria-busy")).toBe("false"), WAIT);
+    const alerts = screen.getAllByRole("alert");
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.textContent).toContain(
+      "The payment service is unavailable right now, so the payment was not made. Your form is kept: try again in 2 s.",
+    );
   });
 
   it("shows the API's field error beside the field, not as a toast", async () => {
@@ -136,7 +187,7 @@ describe("PaymentsApp", () => {
     await user.type(screen.getByLabelText("Account number"), "4081");
     await user.type(screen.getByLabelText("Amount"), "1000000.01");
     await user.click(screen.getByRole("button", { name: "Pay" }));
-    await waitFor(() => expect(document.getElementById("amount-error")!.textContent).toBe("Must not exceed 1000000.00."), WAIT);
+    await waitFor(() => expect(document.getElementById("amount-error")!.textContent).toBe("The amount must not exceed 1,000,000.00."), WAIT);
     expect(screen.queryByRole("alert")).toBeNull();
     expect(document.querySelectorAll("tbody tr")).toHaveLength(0);
   });

@@ -1,11 +1,12 @@
 "use client";
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { createPayment, listPayments, newUser, NETWORK_ERROR, type ApiError } from "@/lib/client/api";
+import { createPayment, newUser, NETWORK_ERROR, type ApiError } from "@/lib/client/api";
 import { LOCALE_COOKIE, translator, type Locale, type Translate } from "@/lib/i18n";
 import { isFinal, type NewPayment, type Payment, type WatchResult } from "@/lib/types";
 import { useEventStream } from "@/hooks/useEventStream";
-import { sleep, useSettlement } from "@/hooks/useSettlement";
+import { usePaymentList } from "@/hooks/usePaymentList";
+import { useSettlement } from "@/hooks/useSettlement";
 import { EventsPanel } from "./EventsPanel";
 import { LanguageSwitch } from "./LanguageSwitch";
 import { PaymentForm, type SubmitOutcome } from "./PaymentForm";
@@ -21,11 +22,24 @@ interface Props {
   locale: Locale;
 }
 
-/** errorText words an API error for a toast. */
+const isUnavailable = (e: ApiError) => e.status === 503 || e.code === "unavailable";
+
+/** errorText says in one sentence why a call failed. */
 function errorText(t: Translate, e: ApiError): string {
   if (e.code === NETWORK_ERROR) return t("errNetwork");
-  if (e.status === 503 || e.code === "unavailable") return t("errUnavailable", { s: e.retryAfter ?? 5 });
+  if (isUnavailable(e)) return t("errUnavailable");
   return t("errGeneric", { message: e.message });
+}
+
+/**
+ * payErrorText words a failed payment. Only here is "try again" safe advice
+ * as it stands: the attempt keeps its idempotency key, so sending the form
+ * again never pays twice, and a 503 means nothing was stored.
+ */
+function payErrorText(t: Translate, e: ApiError): string {
+  if (e.code === NETWORK_ERROR) return t("errPayNetwork");
+  if (isUnavailable(e)) return t("errPayUnavailable", { s: e.retryAfter ?? 5 });
+  return errorText(t, e);
 }
 
 /**
@@ -48,7 +62,6 @@ export function PaymentsApp({ userId: initialUserId, locale: initialLocale }: Pr
   const [locale, setLocale] = useState<Locale>(initialLocale);
   const [userId, setUserId] = useState(initialUserId);
   const [payments, setPayments] = useState<Payment[]>([]);
-  const [loading, setLoading] = useState(true);
   const [toasts, setToasts] = useState<Toast[]>([]);
   const [announcement, setAnnouncement] = useState("");
   const nextToast = useRef(1);
@@ -56,48 +69,20 @@ export function PaymentsApp({ userId: initialUserId, locale: initialLocale }: Pr
   const events = useEventStream("/api/events");
 
   const dismiss = useCallback((id: number) => setToasts((ts) => ts.filter((x) => x.id !== id)), []);
+  // One toast per distinct notice: the same text again (a payment refused twice
+  // by the same outage, or polling that fails again after a result came)
+  // replaces the one shown with a new one at the end, with a fresh timeout
+  // (the old one's finds nothing), instead of stacking a copy.
   const toast = useCallback(
     (kind: Toast["kind"], text: string) => {
       const id = nextToast.current++;
-      setToasts((ts) => [...ts.slice(-3), { id, kind, text }]);
+      setToasts((ts) => [...ts.filter((x) => x.text !== text).slice(-3), { id, kind, text }]);
       setTimeout(() => dismiss(id), TOAST_MS);
     },
     [dismiss],
   );
 
-  // The table survives a reload: it is the API's list of this user's payments.
-  // While the API cannot be reached the page says so once and keeps trying.
-  useEffect(() => {
-    const stop = new AbortController();
-    setLoading(true);
-    void (async () => {
-      let backoff = 2_000;
-      for (let attempt = 0; ; attempt++) {
-        let res;
-        try {
-          res = await listPayments(stop.signal);
-        } catch {
-          return; // aborted: another user, or the page went away
-        }
-        if (res.ok) {
-          setPayments((local) => res.data.payments.reduce(upsert, local));
-          setLoading(false);
-          return;
-        }
-        if (attempt === 0) toast("error", t("errLoad", { message: errorText(t, res.error) }));
-        if (res.error.status > 0 && res.error.status < 500) {
-          setLoading(false);
-          return; // the request itself is wrong: trying again will not help
-        }
-        await sleep(res.error.retryAfter ? res.error.retryAfter * 1000 : backoff, stop.signal);
-        if (stop.signal.aborted) return;
-        backoff = Math.min(backoff * 2, 30_000);
-      }
-    })();
-    return () => stop.abort();
-    // Only a new user reloads the list; t is left out so that switching the
-    // language does not.
-  }, [userId, toast]);
+  const list = usePaymentList(userId, (loaded) => setPayments((local) => loaded.reduce(upsert, local)));
 
   const pendingIds = useMemo(() => payments.filter((p) => !isFinal(p.state)).map((p) => p.paymentId), [payments]);
   useSettlement(pendingIds, {
@@ -106,7 +91,7 @@ export function PaymentsApp({ userId: initialUserId, locale: initialLocale }: Pr
       const last = settled[settled.length - 1];
       if (last) setAnnouncement(t(`announce_${last.state as "completed" | "rejected"}`, { id: last.paymentId.slice(0, 8) }));
     },
-    onTrouble: (error) => toast("error", errorText(t, error)),
+    onTrouble: (error) => toast("error", t("errWatch", { reason: errorText(t, error) })),
   });
 
   const submit = async (p: NewPayment, key: string): Promise<SubmitOutcome> => {
@@ -121,7 +106,7 @@ export function PaymentsApp({ userId: initialUserId, locale: initialLocale }: Pr
     if (Object.keys(fields).some((f) => formFields.includes(f))) {
       setAnnouncement(t("errFix"));
     } else {
-      toast("error", errorText(t, res.error));
+      toast("error", payErrorText(t, res.error));
     }
     return { ok: false, fields };
   };
@@ -146,9 +131,11 @@ export function PaymentsApp({ userId: initialUserId, locale: initialLocale }: Pr
   return (
     <>
       <header className={styles.header}>
-        <div>
+        <div className={styles.heading}>
           <h1 className={styles.title}>{t("title")}</h1>
-          <p className={styles.tagline}>{t("tagline")}</p>
+          <p className={styles.tagline} data-testid="tagline">
+            {t("tagline")}
+          </p>
         </div>
         <div className={styles.tools}>
           <LanguageSwitch locale={locale} onChange={changeLocale} t={t} />
@@ -168,7 +155,14 @@ export function PaymentsApp({ userId: initialUserId, locale: initialLocale }: Pr
 
       <main className={styles.main}>
         <PaymentForm locale={locale} t={t} onSubmit={submit} />
-        <PaymentsTable payments={payments} loading={loading} locale={locale} t={t} />
+        <PaymentsTable
+          payments={payments}
+          loading={list.state.status === "loading"}
+          loadError={list.state.status === "failed" ? { text: t("errLoad", { reason: errorText(t, list.state.error) }), retrying: list.state.retrying } : undefined}
+          onRetry={list.retryNow}
+          locale={locale}
+          t={t}
+        />
         {events.available && <EventsPanel payments={payments} eventsFor={events.eventsFor} locale={locale} t={t} />}
       </main>
 

@@ -1,5 +1,6 @@
 import { render, screen, within } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it, vi } from "vitest";
 import { translator } from "@/lib/i18n";
 import { payment } from "@/test/fakes";
 import { PaymentsTable } from "./PaymentsTable";
@@ -37,7 +38,7 @@ describe("PaymentsTable", () => {
     expect(within(rows[1]!).getByText("accepted, reference 42")).toBeTruthy();
     expect(within(rows[2]!).getByText("Rejected")).toBeTruthy();
     // The row header is the payment id, so a screen reader names each row by it.
-    expect(within(rows[2]!).getByRole("rowheader").textContent).toBe("00000000-0000-4000-8000-000000000003");
+    expect(within(rows[2]!).getByRole("rowheader", { name: "00000000-0000-4000-8000-000000000003" })).toBeTruthy();
   });
 
   it("speaks Russian", () => {
@@ -52,5 +53,52 @@ describe("PaymentsTable", () => {
     expect(screen.getByRole("columnheader", { name: "Статус" })).toBeTruthy();
     expect(screen.getByText("Проведён")).toBeTruthy();
     expect(screen.getByText("1\u00a0234,50", { normalizer: (s) => s })).toBeTruthy();
+  });
+
+  it("copies the whole payment id from the keyboard and says so", async () => {
+    const id = "0a1b2c3d-0000-4000-8000-00000000000f";
+    const user = userEvent.setup(); // puts a clipboard in place of the browser's
+    render(<PaymentsTable payments={[payment({ paymentId: id })]} loading={false} locale="en" t={en} />);
+    await user.tab();
+    const copy = screen.getByRole("button", { name: `Copy payment ID ${id}` });
+    expect(document.activeElement).toBe(copy);
+    await user.keyboard("{Enter}");
+    expect(await navigator.clipboard.readText()).toBe(id);
+    const note = within(screen.getByRole("rowheader")).getByRole("status");
+    expect(note.textContent).toBe("Copied");
+    expect(note.className).toBe("note"); // shown, not only announced
+  });
+
+  it("shows the whole id where the browser refuses the clipboard", async () => {
+    const id = "0a1b2c3d-0000-4000-8000-00000000000f";
+    const user = userEvent.setup();
+    vi.spyOn(navigator.clipboard, "writeText").mockRejectedValue(new DOMException("denied", "NotAllowedError"));
+    render(<PaymentsTable payments={[payment({ paymentId: id })]} loading={false} locale="ru" t={translator("ru")} />);
+    const code = screen.getByText(id);
+    expect(code.className).toBe("short");
+    await user.click(screen.getByRole("button", { name: `Скопировать идентификатор платежа ${id}` }));
+    expect(await screen.findByText("Копирование здесь недоступно: идентификатор показан целиком.")).toBeTruthy();
+    expect(code.className).toBe("whole");
+  });
+
+  it("shows why the list is missing and a way to ask again", async () => {
+    const onRetry = vi.fn();
+    const user = userEvent.setup();
+    const { rerender } = render(
+      <PaymentsTable payments={[]} loading={false} loadError={{ text: "Could not load.", retrying: true }} onRetry={onRetry} locale="en" t={en} />,
+    );
+    expect(screen.getByRole("alert").textContent).toBe("Could not load.");
+    expect(screen.getByText("The page tries again by itself, waiting longer each time.")).toBeTruthy();
+    expect(screen.queryByText("Loading payments…")).toBeNull();
+    expect(screen.queryByText(/No payments yet/)).toBeNull();
+    await user.click(screen.getByRole("button", { name: "Try again now" }));
+    expect(onRetry).toHaveBeenCalledTimes(1);
+    rerender(<PaymentsTable payments={[]} loading={false} loadError={{ text: "Refused.", retrying: false }} onRetry={onRetry} locale="en" t={en} />);
+    expect(screen.queryByText(/The page tries again by itself/)).toBeNull();
+  });
+
+  it("keeps an account number on one line", () => {
+    render(<PaymentsTable payments={[payment({ paymentId: "00000000-0000-4000-8000-000000000001" })]} loading={false} locale="en" t={en} />);
+    expect(screen.getByText("40817810099910004312").className).toBe("account");
   });
 });

@@ -148,28 +148,53 @@ describe("the payment page", () => {
     await page.getByLabel("Account number").fill("40817810099910004312");
 
     await amount.fill("1.234");
-    await page.getByRole("button", { name: "Pay" }).click();
+    await page.getByRole("button", { name: "Pay", exact: true }).click();
     await error.getByText("Use at most 2 decimals.").waitFor();
+    await amount.fill("-5");
+    await error.getByText("The amount must be greater than zero.").waitFor();
 
     // Over the API's maximum: only the API knows it, so the request goes out.
     await amount.fill("2000000");
     const answer = page.waitForResponse((r) => r.url().endsWith("/api/payments") && r.request().method() === "POST");
-    await page.getByRole("button", { name: "Pay" }).click();
+    await page.getByRole("button", { name: "Pay", exact: true }).click();
     expect((await answer).status()).toBe(400);
-    await error.getByText("Must not exceed 1000000.00.").waitFor();
+    await error.getByText("The amount must not exceed 1,000,000.00.").waitFor();
     expect(await amount.getAttribute("aria-invalid")).toBe("true");
     expect(await page.evaluate(() => document.activeElement?.id)).toBe("amount");
     expect(await page.locator("tbody tr").count()).toBe(rowsBefore);
     await page.screenshot({ path: join(RESULTS, "e2e-api-error.png") });
   });
 
-  it("speaks Russian after the switch, also after a reload", async () => {
+  it("copies the whole payment id from the keyboard", async () => {
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(UI_URL).origin });
+    const copy = row(paymentId).getByRole("button", { name: `Copy payment ID ${paymentId}` });
+    await copy.focus();
+    await page.keyboard.press("Enter");
+    await row(paymentId).getByRole("status").getByText("Copied").waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(paymentId);
+  });
+
+  it("speaks Russian after the switch, also after a reload, with the header on one row at 1280 px", async () => {
     await page.getByRole("button", { name: "Русский" }).click();
     await page.getByRole("heading", { name: "Новый платёж" }).waitFor();
     await page.reload();
     await page.getByRole("heading", { name: "Новый платёж" }).waitFor();
     expect(await page.evaluate(() => document.documentElement.lang)).toBe("ru");
     await row(paymentId).getByText(finalState === "completed" ? "Проведён" : "Отклонён").waitFor();
+
+    // The language switch and the user block sit beside the tagline, not below it.
+    expect(page.viewportSize()?.width).toBe(1280);
+    const box = async (l: ReturnType<Page["locator"]>) => (await l.boundingBox())!;
+    const tagline = await box(page.getByTestId("tagline"));
+    const languages = await box(page.getByRole("group", { name: "Язык" }));
+    const user = await box(page.getByTestId("user-id"));
+    const heading = await box(page.locator("header > div").first());
+    for (const tool of [languages, user]) {
+      expect(tool.x).toBeGreaterThanOrEqual(tagline.x + tagline.width);
+      expect(tool.y).toBeLessThan(heading.y + heading.height);
+    }
+    expect(languages.y).toBeLessThan(tagline.y + tagline.height);
+    await page.screenshot({ path: join(RESULTS, "e2e-ru-desktop.png") });
   });
 
   it("fits a phone-width screen", async () => {
@@ -178,6 +203,16 @@ describe("the payment page", () => {
     await row(paymentId).waitFor();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
+    // The 20-digit account number stays on one line: its text has one line box.
+    const accountLines = await row(paymentId)
+      .locator("td")
+      .first()
+      .evaluate((td) => {
+        const range = document.createRange();
+        range.selectNodeContents(td);
+        return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+      });
+    expect(accountLines).toBe(1);
     await page.screenshot({ path: join(RESULTS, "e2e-phone.png"), fullPage: true });
   });
 });

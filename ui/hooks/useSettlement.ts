@@ -6,29 +6,18 @@
 
 import { useEffect, useRef } from "react";
 import { watchPayments, type ApiError } from "@/lib/client/api";
+import { retryDelay, sleep, type BackoffPolicy } from "@/lib/client/backoff";
 import type { WatchResult } from "@/lib/types";
 
 /** How long the server may hold one request open. */
 export const WAIT_SECONDS = 25;
-const MIN_BACKOFF_MS = 1_000;
-const MAX_BACKOFF_MS = 30_000;
+export const WATCH_BACKOFF: BackoffPolicy = { firstMs: 1_000, maxMs: 30_000 };
 
 export interface SettlementHandlers {
   /** Payments that left pending, and ids the API no longer knows. */
   onNews(result: WatchResult): void;
   /** The first failure of a run of failures; polling goes on with backoff. */
   onTrouble(error: ApiError): void;
-}
-
-/** sleep waits ms, or less when signal aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 export function useSettlement(pendingIds: readonly string[], handlers: SettlementHandlers): void {
@@ -44,8 +33,7 @@ export function useSettlement(pendingIds: readonly string[], handlers: Settlemen
     const ids = key.split(",");
     const stop = new AbortController();
     void (async () => {
-      let backoff = MIN_BACKOFF_MS;
-      let troubled = false;
+      let failures = 0;
       while (!stop.signal.aborted) {
         let result;
         try {
@@ -55,8 +43,7 @@ export function useSettlement(pendingIds: readonly string[], handlers: Settlemen
         }
         if (stop.signal.aborted) return;
         if (result.ok) {
-          backoff = MIN_BACKOFF_MS;
-          troubled = false;
+          failures = 0;
           if (result.data.payments.length > 0 || result.data.missing.length > 0) {
             // The caller's state changes, and with it the ids: this effect
             // starts over with the ones still pending.
@@ -65,11 +52,8 @@ export function useSettlement(pendingIds: readonly string[], handlers: Settlemen
           }
           continue;
         }
-        if (!troubled) latest.current.onTrouble(result.error);
-        troubled = true;
-        const wait = result.error.retryAfter ? result.error.retryAfter * 1000 : backoff;
-        await sleep(Math.min(wait, MAX_BACKOFF_MS), stop.signal);
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        if (++failures === 1) latest.current.onTrouble(result.error);
+        await sleep(retryDelay(failures, WATCH_BACKOFF, result.error.retryAfter), stop.signal);
       }
     })();
     return () => stop.abort();

@@ -1,8 +1,13 @@
 // The UI's two languages. English is the reference: the Russian dictionary must
 // have every key (the type checks it), so a missing translation fails the build.
+// A message with a count is a Plural: one text per plural category of the
+// language (Intl.PluralRules), chosen by the parameter n.
 
 import type { FieldErrorKey } from "./validate";
 import type { PaymentState } from "./types";
+
+/** A message per plural category; "other" is required, the rest as the language needs them. */
+export type Plural = { readonly [C in Intl.LDMLPluralRule]?: string } & { readonly other: string };
 
 export const LOCALES = ["en", "ru"] as const;
 export type Locale = (typeof LOCALES)[number];
@@ -23,11 +28,14 @@ const en = {
   amountHint: "For example 125.50",
   description: "Purpose",
   optional: "optional",
-  charactersLeft: "{n} characters left",
+  charactersLeft: { one: "{n} character left", other: "{n} characters left" },
+  charactersOver: { one: "{n} character too many", other: "{n} characters too many" },
   pay: "Pay",
   paying: "Paying…",
   tableHeading: "Your payments",
   loading: "Loading payments…",
+  loadRetrying: "The page tries again by itself, waiting longer each time.",
+  loadRetry: "Try again now",
   empty: "No payments yet. The ones you make appear here.",
   colPayment: "Payment",
   colAccount: "Account",
@@ -46,7 +54,7 @@ const en = {
   eventsHeading: "Events",
   eventsIntro: "The CloudEvents each payment produced, as the gateway saw them on Kafka.",
   eventsNone: "No events yet.",
-  eventsCount: "{n} events",
+  eventsCount: { one: "{n} event", other: "{n} events" },
   colTopic: "Topic",
   colPartition: "Partition",
   colOffset: "Offset",
@@ -55,10 +63,17 @@ const en = {
   notCloudEvent: "(not a CloudEvent)",
   notifications: "Notifications",
   dismiss: "Dismiss",
-  errNetwork: "The server cannot be reached. Check the connection and try again.",
-  errUnavailable: "The payment service is unavailable right now. Try again in {s} s; nothing was lost.",
+  copyId: "Copy the whole ID",
+  copyIdLabel: "Copy payment ID {id}",
+  copied: "Copied",
+  copyFailed: "Copying is not available here: the whole ID is shown instead.",
+  errNetwork: "The server cannot be reached. Check the connection.",
+  errUnavailable: "The payment service is unavailable right now.",
   errGeneric: "Something went wrong: {message}",
-  errLoad: "Your payments could not be loaded: {message}",
+  errLoad: "Your payments could not be loaded. {reason}",
+  errWatch: "Results cannot be checked right now. {reason} The page keeps trying.",
+  errPayNetwork: "The server cannot be reached. Check the connection and press Pay again: the payment will not be made twice.",
+  errPayUnavailable: "The payment service is unavailable right now, so the payment was not made. Your form is kept: try again in {s} s.",
   errFix: "Check the highlighted fields.",
   err_accountRequired: "Enter the account number.",
   err_accountTooLong: "The account number can have at most 64 characters.",
@@ -66,12 +81,16 @@ const en = {
   err_amountFormat: "Enter a number such as 125.50.",
   err_amountDecimals: "Use at most 2 decimals.",
   err_amountPositive: "The amount must be greater than zero.",
+  err_amountMax: "The amount must not exceed {max}.",
+  err_amountTooLarge: "The amount is too large.",
+  err_other: "{field} {message}.",
   err_descriptionTooLong: "The purpose can have at most 500 characters.",
   err_controlCharacters: "Remove the line breaks and other control characters.",
-};
+} satisfies Record<string, string | Plural>;
 
-export type Messages = typeof en;
-export type MessageKey = keyof Messages;
+export type MessageKey = keyof typeof en;
+/** A dictionary: the same keys as English, a Plural where English has one. */
+export type Messages = { [K in MessageKey]: (typeof en)[K] extends string ? string : Plural };
 
 const ru: Messages = {
   languageName: "Русский",
@@ -87,11 +106,19 @@ const ru: Messages = {
   amountHint: "Например, 125,50",
   description: "Назначение",
   optional: "необязательно",
-  charactersLeft: "Осталось символов: {n}",
+  charactersLeft: { one: "Остался {n} символ", few: "Осталось {n} символа", many: "Осталось {n} символов", other: "Осталось {n} символа" },
+  charactersOver: {
+    one: "На {n} символ больше допустимого",
+    few: "На {n} символа больше допустимого",
+    many: "На {n} символов больше допустимого",
+    other: "На {n} символа больше допустимого",
+  },
   pay: "Оплатить",
   paying: "Оплата…",
   tableHeading: "Ваши платежи",
   loading: "Загружаем платежи…",
+  loadRetrying: "Страница пробует снова сама, с растущими паузами.",
+  loadRetry: "Повторить сейчас",
   empty: "Платежей пока нет. Созданные вами появятся здесь.",
   colPayment: "Платёж",
   colAccount: "Счёт",
@@ -110,7 +137,7 @@ const ru: Messages = {
   eventsHeading: "События",
   eventsIntro: "События CloudEvents каждого платежа, какими шлюз увидел их в Kafka.",
   eventsNone: "Событий пока нет.",
-  eventsCount: "Событий: {n}",
+  eventsCount: { one: "{n} событие", few: "{n} события", many: "{n} событий", other: "{n} события" },
   colTopic: "Топик",
   colPartition: "Партиция",
   colOffset: "Смещение",
@@ -119,10 +146,17 @@ const ru: Messages = {
   notCloudEvent: "(не CloudEvent)",
   notifications: "Уведомления",
   dismiss: "Закрыть",
-  errNetwork: "Сервер недоступен. Проверьте соединение и попробуйте ещё раз.",
-  errUnavailable: "Платёжный сервис сейчас недоступен. Попробуйте через {s} с, ничего не потеряно.",
+  copyId: "Скопировать идентификатор целиком",
+  copyIdLabel: "Скопировать идентификатор платежа {id}",
+  copied: "Скопировано",
+  copyFailed: "Копирование здесь недоступно: идентификатор показан целиком.",
+  errNetwork: "Сервер недоступен. Проверьте соединение.",
+  errUnavailable: "Платёжный сервис сейчас недоступен.",
   errGeneric: "Что-то пошло не так: {message}",
-  errLoad: "Не удалось загрузить платежи: {message}",
+  errLoad: "Не удалось загрузить платежи. {reason}",
+  errWatch: "Результаты сейчас не проверить. {reason} Страница продолжает попытки.",
+  errPayNetwork: "Сервер недоступен. Проверьте соединение и нажмите «Оплатить» ещё раз: дважды платёж не пройдёт.",
+  errPayUnavailable: "Платёжный сервис сейчас недоступен, платёж не создан. Форма сохранена: попробуйте через {s} с.",
   errFix: "Исправьте отмеченные поля.",
   err_accountRequired: "Введите номер счёта.",
   err_accountTooLong: "Номер счёта — не больше 64 символов.",
@@ -130,11 +164,14 @@ const ru: Messages = {
   err_amountFormat: "Введите число, например 125,50.",
   err_amountDecimals: "Не больше двух знаков после запятой.",
   err_amountPositive: "Сумма должна быть больше нуля.",
+  err_amountMax: "Сумма не должна превышать {max}.",
+  err_amountTooLarge: "Сумма слишком большая.",
+  err_other: "{field}: {message}.",
   err_descriptionTooLong: "Назначение — не больше 500 символов.",
   err_controlCharacters: "Уберите переводы строк и другие управляющие символы.",
 };
 
-const dictionaries: Record<Locale, Messages> = { en, ru };
+export const DICTIONARIES: Readonly<Record<Locale, Messages>> = { en, ru };
 
 export function isLocale(s: string | null | undefined): s is Locale {
   return (LOCALES as readonly string[]).includes(s ?? "");
@@ -160,12 +197,27 @@ export function pickLocale(saved: string | undefined, acceptLanguage: string | n
 
 export type Translate = (key: MessageKey, params?: Record<string, string | number>) => string;
 
+/** The BCP 47 tag whose conventions (numbers, dates, plurals) each locale follows. */
+const TAGS: Record<Locale, string> = { en: "en-GB", ru: "ru-RU" };
+
+/** pluralText picks the form of a Plural for the count n in the locale's rules. */
+export function pluralText(locale: Locale, forms: Plural, n: number): string {
+  return forms[new Intl.PluralRules(TAGS[locale]).select(n)] ?? forms.other;
+}
+
+/**
+ * translator returns t(key, params) for a locale: "{name}" in the message is
+ * replaced by params.name, a number written in the locale's style, and a
+ * Plural takes the form for params.n.
+ */
 export function translator(locale: Locale): Translate {
-  const dict = dictionaries[locale];
-  return (key, params) => {
-    let text: string = dict[key];
-    for (const [name, value] of Object.entries(params ?? {})) {
-      text = text.replaceAll(`{${name}}`, String(value));
+  const dict = DICTIONARIES[locale];
+  const numbers = new Intl.NumberFormat(TAGS[locale]);
+  return (key, params = {}) => {
+    const message: string | Plural = dict[key];
+    let text = typeof message === "string" ? message : pluralText(locale, message, Number(params.n ?? 0));
+    for (const [name, value] of Object.entries(params)) {
+      text = text.replaceAll(`{${name}}`, typeof value === "number" ? numbers.format(value) : value);
     }
     return text;
   };
@@ -179,33 +231,37 @@ export function fieldErrorText(t: Translate, key: FieldErrorKey): string {
   return t(`err_${key}`);
 }
 
+/** The form's fields as the API names them, each with its label. */
+const FIELD_LABELS = { accountNumber: "accountNumber", amount: "amount", description: "description" } as const;
+export type ApiField = keyof typeof FIELD_LABELS;
+
 /**
- * apiFieldMessage words a field error from the API for the reader. The API
- * speaks English in a handful of fixed phrases; those get a Russian version,
- * anything else is shown as the API wrote it.
+ * apiFieldMessage words a field error from the API in the form's own words.
+ * The API speaks English in a handful of fixed phrases (functions/pkg/payment);
+ * each known one becomes the message the form itself would show, with the
+ * field as its subject and amounts grouped in the locale's style. Anything
+ * else is shown as the API wrote it, after the field's name.
  */
-export function apiFieldMessage(locale: Locale, message: string): string {
-  const m = message.trim();
-  if (locale === "ru") {
-    const rules: [RegExp, (x: RegExpMatchArray) => string][] = [
-      [/^is required$/, () => "Обязательное поле."],
-      [/^is empty$/, () => "Обязательное поле."],
-      [/^must be greater than zero$/, () => "Должно быть больше нуля."],
-      [/^must not exceed (.+)$/, (x) => `Не должно превышать ${x[1]}.`],
-      [/^must be at most (\d+) characters$/, (x) => `Не больше ${x[1]} символов.`],
-      [/^must have at most 2 decimals$/, () => "Не больше двух знаков после запятой."],
-      [/^must not contain control characters$/, () => "Уберите управляющие символы."],
-      [/^is too large$/, () => "Слишком большое число."],
-      [/^must be a plain decimal number/, () => "Введите число, например 125,50."],
-      [/^must be a number or a numeric string$/, () => "Введите число, например 125,50."],
-    ];
-    for (const [re, word] of rules) {
-      const match = m.match(re);
-      if (match) return word(match);
-    }
+export function apiFieldMessage(locale: Locale, field: ApiField, message: string): string {
+  const t = translator(locale);
+  const m = message.trim().replace(/[.]$/, "");
+  const rules: [RegExp, ApiField | "any", (x: RegExpMatchArray) => string][] = [
+    [/^(is required|is empty)$/, "accountNumber", () => t("err_accountRequired")],
+    [/^(is required|is empty)$/, "amount", () => t("err_amountRequired")],
+    [/^must be greater than zero$/, "amount", () => t("err_amountPositive")],
+    [/^must not exceed (\d+(?:\.\d+)?)$/, "amount", (x) => t("err_amountMax", { max: formatAmount(locale, x[1]!) })],
+    [/^is too large$/, "amount", () => t("err_amountTooLarge")],
+    [/^must have at most 2 decimals$/, "amount", () => t("err_amountDecimals")],
+    [/^must be (a plain decimal number|a number or a numeric string)/, "amount", () => t("err_amountFormat")],
+    [/^must be at most \d+ characters$/, "accountNumber", () => t("err_accountTooLong")],
+    [/^must be at most \d+ characters$/, "description", () => t("err_descriptionTooLong")],
+    [/^must not contain control characters$/, "any", () => t("err_controlCharacters")],
+  ];
+  for (const [re, forField, word] of rules) {
+    const match = forField === "any" || forField === field ? m.match(re) : null;
+    if (match) return word(match);
   }
-  const sentence = m.charAt(0).toUpperCase() + m.slice(1);
-  return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
+  return t("err_other", { field: t(FIELD_LABELS[field]), message: m });
 }
 
 /** Formats an instant as local date and time in the locale's style. */
@@ -213,17 +269,21 @@ export function formatTime(locale: Locale, iso: string | null): string {
   if (!iso) return "—";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return new Intl.DateTimeFormat(locale === "ru" ? "ru-RU" : "en-GB", {
+  return new Intl.DateTimeFormat(TAGS[locale], {
     dateStyle: "short",
     timeStyle: "medium",
   }).format(d);
 }
 
-/** Formats the API's decimal amount text without ever making it a float. */
+/**
+ * Formats the API's decimal amount text in the locale's style without ever
+ * making it a float: the whole part is grouped as a BigInt, the decimals are
+ * kept as written.
+ */
 export function formatAmount(locale: Locale, amount: string): string {
-  const [whole = "0", frac = "00"] = amount.split(".");
-  const group = locale === "ru" ? "\u00a0" : ",";
-  const point = locale === "ru" ? "," : ".";
-  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, group);
-  return `${grouped}${point}${frac.padEnd(2, "0")}`;
+  const match = /^(\d+)(?:\.(\d*))?$/.exec(amount);
+  if (!match) return amount;
+  const format = new Intl.NumberFormat(TAGS[locale]);
+  const point = format.formatToParts(0.5).find((p) => p.type === "decimal")?.value ?? ".";
+  return `${format.format(BigInt(match[1]!))}${point}${(match[2] ?? "").padEnd(2, "0")}`;
 }

@@ -34,8 +34,13 @@ export function normalizeAmount(input: string): string | null {
   return /^\d+(\.\d+)?$/.test(s) ? s : null;
 }
 
+/** A minus sign (hyphen, or the typographic one) before a number the person typed. */
+const NEGATIVE = /^\s*[-\u2212]/;
+
 function amountError(input: string): FieldErrorKey | undefined {
   if (input.trim() === "") return "amountRequired";
+  // "-5" is a number, only not one that can be paid: say that, not "enter a number".
+  if (NEGATIVE.test(input) && normalizeAmount(input.replace(NEGATIVE, "")) !== null) return "amountPositive";
   const s = normalizeAmount(input);
   if (s === null) return "amountFormat";
   const [whole, frac = ""] = s.split(".");

@@ -3,6 +3,7 @@ package payment
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,23 +17,30 @@ type Amount int64
 // the NUMERIC(14,2) column.
 const maxDigits = 12
 
+// ErrAmountTooLarge is ParseAmount's error for an amount beyond any maximum:
+// a caller that knows its maximum can name it instead.
+var ErrAmountTooLarge = errors.New("is too large")
+
 // ParseAmount reads a plain decimal such as "125", "125.5" or "125.50": no
-// sign, no exponent, at most two decimals.
+// sign, no exponent, at most two decimals. A negative decimal is refused as
+// not greater than zero, as a negative JSON number is, not as malformed.
 func ParseAmount(s string) (Amount, error) {
-	whole, frac, hasDot := strings.Cut(s, ".")
+	whole, frac, _ := strings.Cut(s, ".")
 	switch {
 	case s == "":
 		return 0, fmt.Errorf("is empty")
-	case !allDigits(whole) || whole == "" || (hasDot && (frac == "" || !allDigits(frac))):
+	case strings.HasPrefix(s, "-") && isPlainDecimal(s[1:]):
+		return 0, fmt.Errorf("must be greater than zero")
+	case !isPlainDecimal(s):
 		return 0, fmt.Errorf("must be a plain decimal number such as 125.50")
 	case len(frac) > 2:
 		return 0, fmt.Errorf("must have at most 2 decimals")
 	case len(strings.TrimLeft(whole, "0")) > maxDigits:
-		return 0, fmt.Errorf("is too large")
+		return 0, ErrAmountTooLarge
 	}
 	units, err := strconv.ParseInt(whole, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("is too large")
+		return 0, ErrAmountTooLarge
 	}
 	cents := int64(0)
 	if frac != "" {
@@ -48,6 +56,11 @@ func MustParseAmount(s string) Amount {
 		panic(fmt.Sprintf("amount %q %v", s, err))
 	}
 	return a
+}
+
+func isPlainDecimal(s string) bool {
+	whole, frac, hasDot := strings.Cut(s, ".")
+	return whole != "" && allDigits(whole) && (!hasDot || (frac != "" && allDigits(frac)))
 }
 
 func allDigits(s string) bool {
