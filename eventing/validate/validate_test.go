@@ -184,7 +184,9 @@ func TestBadNamespacesAreRefused(t *testing.T) {
 		name, pol, err := NamespacePolicy(d)
 		if err == nil && pol.Enforce.Level == psaapi.LevelRestricted {
 			t.Errorf("%s: namespace %s passed with %v", d, name, pol)
+			continue
 		}
+		t.Logf("refused as it should be: %s: %v (policy %v)", name, err, pol.Enforce)
 	}
 }
 
@@ -204,9 +206,12 @@ func TestBadNetworkPoliciesAreRefused(t *testing.T) {
 		t.Fatalf("%s: %d documents, want the bad cases", badNetworkPolicy, len(docs))
 	}
 	for _, d := range docs {
-		if err := CheckGatewayOnly(d, FunctionNamespace, GatewayNamespace, GatewayLabels); err == nil {
+		err := CheckGatewayOnly(d, FunctionNamespace, GatewayNamespace, GatewayLabels)
+		if err == nil {
 			t.Errorf("%s was accepted", d)
+			continue
 		}
+		t.Logf("refused as it should be: %v", err)
 	}
 }
 
