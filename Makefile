@@ -4,7 +4,7 @@ export GOFLAGS := -mod=mod
 
 GO_PACKAGES := ./...
 
-.PHONY: run test test-go test-ui lint tools migrate clean help bench \
+.PHONY: run test test-go test-manifests test-ui lint tools migrate clean help bench \
 	kafka-cluster kafka-cluster-stop kafka-cluster-status kafka-broker-kill kafka-broker-restart test-kafka
 
 help: ## list the targets
@@ -16,7 +16,7 @@ run: ## build and start the whole stack: UI on :4000, gateway on :8080 (Ctrl-C s
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	go build -o .local/local ./local && exec .local/local run
 
-test: lint tools test-go test-ui ## every test: formatting, vet, unit, integration, API and UI tests
+test: lint tools test-go test-manifests test-ui ## every test: formatting, vet, unit, integration, API, manifest and UI tests
 
 tools: .local/venv/.installed ## Python tools the tests use (schemathesis), in .local/venv
 
@@ -34,6 +34,11 @@ lint: ## gofmt (the OpenFaaS build refuses unformatted code) and go vet, with an
 
 test-go: ## Go tests against a private Postgres cluster and an in-process Kafka broker
 	go test -tags integration -count=1 -timeout 30m $(GO_PACKAGES)
+
+# eventing/validate is a Go module of its own (Knative and Kubernetes libraries stay out of the root
+# go.mod that every function build copies), so the root's ./... does not reach it.
+test-manifests: ## the manifests through Knative Serving's own defaulting and validation and the Pod Security checks
+	cd eventing/validate && go vet ./... && go test -count=1 ./...
 
 test-ui: ## UI: types, component tests, the page in Chromium against the local stack
 	cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run lint && npm test && npm run test:e2e

@@ -1,6 +1,7 @@
 package eventing
 
 import (
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"maps"
@@ -31,8 +32,8 @@ var crdSchemas = map[string][]string{
 	"sources.knative.dev/v1 KafkaSource":      {"sources.knative.dev/kafkasource_v1beta1.json"},
 	"sources.knative.dev/v1 PingSource":       {"sources.knative.dev/pingsource_v1.json"},
 	"eventing.knative.dev/v1alpha1 KafkaSink": {"eventing.knative.dev/kafkasink_v1alpha1.json"},
-	// Validated against both Strimzi versions, so moving to v1 is a one-line change.
-	"kafka.strimzi.io/v1beta2 KafkaTopic": {"kafka.strimzi.io/kafkatopic_v1beta2.json", "kafka.strimzi.io/kafkatopic_v1.json"},
+	// Strimzi 1.0 and later serve only v1 (v1beta2 was removed).
+	"kafka.strimzi.io/v1 KafkaTopic": {"kafka.strimzi.io/kafkatopic_v1.json"},
 }
 
 // coreKinds are built-in Kubernetes kinds, which have no CRD schema.
@@ -154,7 +155,7 @@ spec: {bootstrapServers: [b:9092], topics: [t], consumergroup: g, sink: {uri: "h
 kind: KafkaSource
 metadata: {name: s, namespace: ns}
 spec: {bootstrapServers: [b:9092], sink: {uri: "http://x"}}`, "missing property 'topics'"},
-		"KafkaTopic with zero partitions": {`apiVersion: kafka.strimzi.io/v1beta2
+		"KafkaTopic with zero partitions": {`apiVersion: kafka.strimzi.io/v1
 kind: KafkaTopic
 metadata: {name: t, namespace: kafka}
 spec: {partitions: 0, replicas: 3}`, "/spec/partitions"},
@@ -170,14 +171,21 @@ spec: {topic: t, bootstrapServers: [b:9092], contentMode: json}`, "/spec/content
 kind: PingSource
 metadata: {name: s, namespace: ns}
 spec: {schedule: "* * * * *", topics: [t]}`, "'topics' not allowed"},
-		"capitals in a name": {`apiVersion: kafka.strimzi.io/v1beta2
+		"capitals in a name": {`apiVersion: kafka.strimzi.io/v1
 kind: KafkaTopic
 metadata: {name: paymentsResults, namespace: kafka}
 spec: {partitions: 3, replicas: 3}`, "not a valid Kubernetes name"},
-		"no namespace": {`apiVersion: kafka.strimzi.io/v1beta2
+		"no namespace": {`apiVersion: kafka.strimzi.io/v1
 kind: KafkaTopic
 metadata: {name: payments}
 spec: {partitions: 3, replicas: 3}`, "metadata.namespace"},
+		"KafkaTopic in the API Strimzi 1.0 removed": {`apiVersion: kafka.strimzi.io/v1beta2
+kind: KafkaTopic
+metadata: {name: t, namespace: kafka}
+spec: {partitions: 3, replicas: 3}`, "no schema for"},
+		"KafkaTopic without spec": {`apiVersion: kafka.strimzi.io/v1
+kind: KafkaTopic
+metadata: {name: t, namespace: kafka}`, "missing property 'spec'"},
 		"unknown kind": {`apiVersion: eventing.knative.dev/v1
 kind: Trigger
 metadata: {name: t, namespace: ns}
@@ -305,19 +313,41 @@ func TestKnativeServicesMatchStack(t *testing.T) {
 				t.Error("an HTTP API function is labelled cluster-local: clients outside the cluster cannot reach it")
 			}
 
+			// The same hardening and sizing as stack.yml gives the function on OpenFaaS.
+			if c.Resources.Requests != fn.Requests || c.Resources.Limits != fn.Limits {
+				t.Errorf("resources requests %+v limits %+v, stack.yml has %+v and %+v",
+					c.Resources.Requests, c.Resources.Limits, fn.Requests, fn.Limits)
+			}
+			if err := checkRestricted(c.SecurityContext); err != nil {
+				t.Error(err)
+			}
+			if ro := c.SecurityContext != nil && isTrue(c.SecurityContext.ReadOnlyRootFilesystem); ro != fn.ReadOnlyRootFilesystem {
+				t.Errorf("readOnlyRootFilesystem %v, stack.yml readonly_root_filesystem %v", ro, fn.ReadOnlyRootFilesystem)
+			}
+
 			// Each stack.yml secret is a secret volume mounted where the functions
-			// look for OpenFaaS secrets; nothing else is mounted.
+			// look for OpenFaaS secrets; besides them only /tmp is mounted, a small
+			// emptyDir as faas-netes gives a read-only function.
 			secretVolumes := map[string]string{} // volume name -> secret name
+			tmpVolumes := map[string]bool{}
 			for _, v := range tmpl.Spec.Volumes {
-				if v.Secret != nil {
+				switch {
+				case v.Secret != nil:
 					secretVolumes[v.Name] = v.Secret.SecretName
+				case v.EmptyDir != nil && v.EmptyDir.SizeLimit != "":
+					tmpVolumes[v.Name] = true
 				}
 			}
 			mounted := map[string]bool{}
+			tmpMounted := false
 			for _, vm := range c.VolumeMounts {
+				if tmpVolumes[vm.Name] && vm.MountPath == "/tmp" && !vm.ReadOnly {
+					tmpMounted = true
+					continue
+				}
 				secret, ok := secretVolumes[vm.Name]
 				if !ok {
-					t.Errorf("volume mount %s is not a secret volume", vm.Name)
+					t.Errorf("volume mount %s at %s is neither a secret nor the /tmp emptyDir with a sizeLimit", vm.Name, vm.MountPath)
 					continue
 				}
 				if want := secretsDir + "/" + secret; vm.MountPath != want || !vm.ReadOnly {
@@ -328,7 +358,81 @@ func TestKnativeServicesMatchStack(t *testing.T) {
 			if got, want := sortedKeys(mounted), sorted(fn.Secrets); !slices.Equal(got, want) {
 				t.Errorf("mounted secrets %v, stack.yml has %v", got, want)
 			}
+			if !tmpMounted {
+				t.Error("no writable emptyDir at /tmp: of-watchdog could not write its lock file on a read-only root")
+			}
 		})
+	}
+}
+
+// checkRestricted checks a container's securityContext against the container fields of the
+// "restricted" Pod Security Standard. eventing/validate runs Kubernetes' own checks on the
+// whole pod; this keeps the rule visible next to the other consistency checks.
+func checkRestricted(sc *securityContext) error {
+	var errs []error
+	switch {
+	case sc == nil:
+		return errors.New("no securityContext: Kubernetes' insecure defaults apply")
+	case !isTrue(sc.RunAsNonRoot) || sc.RunAsUser == nil || *sc.RunAsUser == 0:
+		// The image's USER is a name, which the kubelet cannot check against runAsNonRoot.
+		errs = append(errs, errors.New("want runAsNonRoot true and a numeric, non-zero runAsUser"))
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		errs = append(errs, errors.New("want allowPrivilegeEscalation false"))
+	}
+	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []string{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		errs = append(errs, errors.New("want capabilities.drop [ALL] and nothing added"))
+	}
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != "RuntimeDefault" {
+		errs = append(errs, errors.New("want seccompProfile.type RuntimeDefault"))
+	}
+	if !isTrue(sc.ReadOnlyRootFilesystem) {
+		errs = append(errs, errors.New("want readOnlyRootFilesystem true"))
+	}
+	return errors.Join(errs...)
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+// TestStackHardeningAndSizing: every function has a read-only root and memory and CPU
+// requests and limits, each limit at least its request.
+func TestStackHardeningAndSizing(t *testing.T) {
+	for _, fn := range MustLoadStack(t).Sorted() {
+		if !fn.ReadOnlyRootFilesystem {
+			t.Errorf("%s: readonly_root_filesystem is not true", fn.Name)
+		}
+		for what, pair := range map[string][2]string{
+			"memory": {fn.Requests.Memory, fn.Limits.Memory},
+			"cpu":    {fn.Requests.CPU, fn.Limits.CPU},
+		} {
+			parse := parseBytes
+			if what == "cpu" {
+				parse = parseMilliCPU
+			}
+			req, err1 := parse(pair[0])
+			limit, err2 := parse(pair[1])
+			if err := errors.Join(err1, err2); err != nil || req <= 0 || limit < req {
+				t.Errorf("%s: %s request %q, limit %q: want both, the limit at least the request (%v)", fn.Name, what, pair[0], pair[1], err)
+			}
+		}
+	}
+}
+
+func TestParseQuantities(t *testing.T) {
+	for in, want := range map[string]int64{"32Mi": 32 << 20, "1Gi": 1 << 30, "64M": 64e6, "1024": 1024} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]int64{"50m": 50, "1": 1000, "0.5": 500, "1000m": 1000} {
+		if got, err := parseMilliCPU(in); err != nil || got != want {
+			t.Errorf("parseMilliCPU(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "32Mb", "-1Mi", "Mi"} {
+		if _, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) succeeded", in)
+		}
 	}
 }
 
@@ -546,21 +650,19 @@ func TestPingSourcesMatchSchedules(t *testing.T) {
 // kafkaConnectorValues are the openfaas/kafka-connector chart values this
 // project sets; decoding is strict, so a misspelt key fails.
 type kafkaConnectorValues struct {
-	Topics          string `yaml:"topics"`
-	Replicas        int    `yaml:"replicas"`
-	Group           string `yaml:"group"`
-	InitialOffset   string `yaml:"initialOffset"`
-	BrokerHosts     string `yaml:"brokerHosts"`
-	TLS             bool   `yaml:"tls"`
-	SASL            bool   `yaml:"sasl"`
-	CASecret        string `yaml:"caSecret"`
-	CertSecret      string `yaml:"certSecret"`
-	KeySecret       string `yaml:"keySecret"`
-	ContentType     string `yaml:"contentType"`
-	AsyncInvocation bool   `yaml:"asyncInvocation"`
-	Async           struct {
-		MaxInflight int `yaml:"maxInflight"`
-	} `yaml:"async"`
+	NameOverride      string `yaml:"nameOverride"`
+	Topics            string `yaml:"topics"`
+	Replicas          int    `yaml:"replicas"`
+	Group             string `yaml:"group"`
+	InitialOffset     string `yaml:"initialOffset"`
+	BrokerHosts       string `yaml:"brokerHosts"`
+	TLS               bool   `yaml:"tls"`
+	SASLAuth          bool   `yaml:"saslAuth"`
+	CASecret          string `yaml:"caSecret"`
+	CertSecret        string `yaml:"certSecret"`
+	KeySecret         string `yaml:"keySecret"`
+	ContentType       string `yaml:"contentType"`
+	AsyncInvocation   bool   `yaml:"asyncInvocation"`
 	UpstreamTimeout   string `yaml:"upstreamTimeout"`
 	RebuildInterval   string `yaml:"rebuildInterval"`
 	PrintResponse     bool   `yaml:"printResponse"`
@@ -570,13 +672,15 @@ type kafkaConnectorValues struct {
 
 type cronConnectorValues struct {
 	AsyncInvocation bool   `yaml:"asyncInvocation"`
-	ContentType     string `yaml:"contentType"`
 	RebuildInterval string `yaml:"rebuildInterval"`
 	GatewayURL      string `yaml:"gatewayURL"`
 	BasicAuth       bool   `yaml:"basicAuth"`
 }
 
 type openfaasValues struct {
+	Functions struct {
+		SetNonRootUser bool `yaml:"setNonRootUser"`
+	} `yaml:"functions"`
 	Gateway struct {
 		UpstreamTimeout string `yaml:"upstreamTimeout"`
 		ReadTimeout     string `yaml:"readTimeout"`
@@ -586,6 +690,7 @@ type openfaasValues struct {
 		AckWait string `yaml:"ackWait"`
 	} `yaml:"queueWorker"`
 	QueueWorkerPro struct {
+		MaxInflight      string `yaml:"maxInflight"`
 		MaxRetryAttempts string `yaml:"maxRetryAttempts"`
 		InitialRetryWait string `yaml:"initialRetryWait"`
 		MaxRetryWait     string `yaml:"maxRetryWait"`
@@ -599,15 +704,26 @@ type openfaasValueFiles struct {
 	kafka    map[string]kafkaConnectorValues // by file
 	cron     *cronConnectorValues
 	openfaas *openfaasValues
+	raw      map[string]map[string]any // every values file, by file, for the key check
 }
+
+// openfaasManifests are the Kubernetes objects in eventing/openfaas; eventing/validate
+// checks them with Kubernetes' own types.
+var openfaasManifests = map[string]bool{"network-policy.yaml": true}
 
 func MustLoadOpenFaaSValues(tb testing.TB) openfaasValueFiles {
 	tb.Helper()
-	v := openfaasValueFiles{kafka: map[string]kafkaConnectorValues{}}
+	v := openfaasValueFiles{kafka: map[string]kafkaConnectorValues{}, raw: map[string]map[string]any{}}
 	for _, d := range MustReadDocuments(tb, openfaasDir) {
+		if openfaasManifests[filepath.Base(d.path)] {
+			continue
+		}
 		if d.index != 0 {
 			tb.Fatalf("%s: a Helm values file has one document", d)
 		}
+		raw := map[string]any{}
+		MustDecode(tb, d, &raw, false)
+		v.raw[d.path] = raw
 		switch base := filepath.Base(d.path); {
 		case strings.HasPrefix(base, "kafka-connector-"):
 			var k kafkaConnectorValues
@@ -664,6 +780,12 @@ func TestOpenFaaSKafkaConnectorsMatchStack(t *testing.T) {
 				t.Errorf("%s: group %q, the KafkaSource for %s uses %q", file, k.Group, topic, groupOfTopic[topic])
 			}
 		}
+		// The release is named after the file (docs/deploy.md), and nameOverride
+		// gives its pods their own "app" label.
+		release := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+		if k.NameOverride != release {
+			t.Errorf("%s: nameOverride %q, want the release name %q so the pod selectors of the connectors differ", file, k.NameOverride, release)
+		}
 		if k.Replicas != partitions {
 			t.Errorf("%s: replicas %d, want the partition count %d", file, k.Replicas, partitions)
 		}
@@ -671,7 +793,7 @@ func TestOpenFaaSKafkaConnectorsMatchStack(t *testing.T) {
 			t.Errorf("%s: brokerHosts %v, stack.yml KAFKA_BROKERS %v", file, got, brokers)
 		}
 		// stack.yml's brokers are Strimzi's plain listener: no TLS, no SASL, no certificates.
-		if k.TLS || k.SASL || k.CASecret != "" || k.CertSecret != "" || k.KeySecret != "" {
+		if k.TLS || k.SASLAuth || k.CASecret != "" || k.CertSecret != "" || k.KeySecret != "" {
 			t.Errorf("%s: TLS/SASL settings for a plain listener", file)
 		}
 		if k.ContentType != "application/cloudevents+json" {
@@ -754,13 +876,21 @@ func TestOpenFaaSChartValues(t *testing.T) {
 		}
 		codes[n] = true
 	}
-	for _, c := range []int{404, 409, 429, 500, 502, 503, 504} {
+	for c := range codes {
+		if !knativeRetries(c) {
+			t.Errorf("queueWorkerPro.httpRetryCodes retries %d, which Knative dead-letters at once", c)
+		}
+	}
+	for _, c := range []int{404, 408, 409, 429, 500, 502, 503, 504} {
 		if !codes[c] {
 			t.Errorf("queueWorkerPro.httpRetryCodes lacks %d, which Knative retries", c)
 		}
 	}
-	if codes[400] {
-		t.Error("queueWorkerPro.httpRetryCodes retries 400: an event that cannot be parsed never will be")
+	if n, err := strconv.Atoi(qw.MaxInflight); err != nil || n < 1 {
+		t.Errorf("queueWorkerPro.maxInflight %q, want a positive number", qw.MaxInflight)
+	}
+	if !values.openfaas.Functions.SetNonRootUser {
+		t.Error("functions.setNonRootUser is off: function containers would run as the image's user")
 	}
 
 	cc := values.cron

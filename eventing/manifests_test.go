@@ -91,6 +91,25 @@ type container struct {
 		MountPath string `yaml:"mountPath"`
 		ReadOnly  bool   `yaml:"readOnly"`
 	} `yaml:"volumeMounts"`
+	Resources struct {
+		Requests stack.Resources `yaml:"requests"`
+		Limits   stack.Resources `yaml:"limits"`
+	} `yaml:"resources"`
+	SecurityContext *securityContext `yaml:"securityContext"`
+}
+
+type securityContext struct {
+	RunAsNonRoot             *bool  `yaml:"runAsNonRoot"`
+	RunAsUser                *int64 `yaml:"runAsUser"`
+	AllowPrivilegeEscalation *bool  `yaml:"allowPrivilegeEscalation"`
+	ReadOnlyRootFilesystem   *bool  `yaml:"readOnlyRootFilesystem"`
+	Capabilities             *struct {
+		Drop []string `yaml:"drop"`
+		Add  []string `yaml:"add"`
+	} `yaml:"capabilities"`
+	SeccompProfile *struct {
+		Type string `yaml:"type"`
+	} `yaml:"seccompProfile"`
 }
 
 type volume struct {
@@ -98,6 +117,9 @@ type volume struct {
 	Secret *struct {
 		SecretName string `yaml:"secretName"`
 	} `yaml:"secret"`
+	EmptyDir *struct {
+		SizeLimit string `yaml:"sizeLimit"`
+	} `yaml:"emptyDir"`
 }
 
 // destination is a Knative duck-typed sink: a reference or a URI.
@@ -313,7 +335,7 @@ func MustLoadManifests(tb testing.TB) *manifests {
 			var s pingSource
 			MustDecode(tb, d, &s, false)
 			m.pingSources = append(m.pingSources, s)
-		case "kafka.strimzi.io/v1beta2 KafkaTopic":
+		case "kafka.strimzi.io/v1 KafkaTopic":
 			var k kafkaTopic
 			MustDecode(tb, d, &k, false)
 			if _, dup := m.topics[k.Name()]; dup {
@@ -546,4 +568,38 @@ func TestReadDocumentsRejectsDuplicateKeys(t *testing.T) {
 	if _, err := readDocuments(path); err == nil {
 		t.Error("a key given twice was accepted")
 	}
+}
+
+// parseBytes reads a Kubernetes memory quantity: a whole number with an optional binary
+// (Ki, Mi, Gi) or decimal (k, M, G) suffix, the forms stack.yml and the manifests use.
+func parseBytes(q string) (int64, error) {
+	for _, u := range []struct {
+		suffix string
+		factor int64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"", 1}} {
+		if num, ok := strings.CutSuffix(q, u.suffix); ok {
+			n, err := strconv.ParseInt(num, 10, 64)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("memory %q: want a whole number of bytes with Ki/Mi/Gi/k/M/G", q)
+			}
+			return n * u.factor, nil
+		}
+	}
+	return 0, fmt.Errorf("memory %q: unreachable", q)
+}
+
+// parseMilliCPU reads a Kubernetes CPU quantity ("50m", "0.5", "1") in thousandths of a core.
+func parseMilliCPU(q string) (int64, error) {
+	if num, ok := strings.CutSuffix(q, "m"); ok {
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("cpu %q: want whole millicores", q)
+		}
+		return n, nil
+	}
+	f, err := strconv.ParseFloat(q, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("cpu %q: want cores or millicores", q)
+	}
+	return int64(f * 1000), nil
 }

@@ -11,8 +11,8 @@
 //     Config.MaxInFlight per function), and a partition's offset is committed
 //     only up to the first record that has not finished, so a crash or a
 //     rebalance redelivers what was unfinished and loses nothing.
-//   - A call is retried with exponential backoff and jitter on 5xx, 404, 409,
-//     429, timeouts and connection errors (Knative's delivery rule). Any other
+//   - A call is retried with exponential backoff and jitter on 5xx, 404, 408,
+//     409, 429, timeouts and connection errors (Knative's delivery rule). Any other
 //     status, or running out of attempts, sends the record to <topic>.dlq with
 //     dlq-* headers saying why; only the acknowledged dead-letter write
 //     finishes the record. ListDeadLetters and ReplayDeadLetters inspect and

@@ -61,15 +61,16 @@ type result struct {
 
 func (r result) ok() bool { return r.err == nil && r.status >= 200 && r.status < 300 }
 
-// retryable follows Knative's delivery rule: 5xx, 404, 409, 429 and calls that
-// got no answer are retried; 2xx is success; any other status is final.
+// retryable follows Knative's delivery rule (eventing-kafka-broker's dispatcher,
+// isRetryableStatusCode): 5xx, 404, 408, 409, 429 and calls that got no answer are
+// retried; 2xx is success; any other status is final, 3xx included.
 func (r result) retryable() bool {
 	if r.err != nil {
 		return true
 	}
 	switch {
-	case r.status >= 500, r.status == http.StatusNotFound, r.status == http.StatusConflict,
-		r.status == http.StatusTooManyRequests:
+	case r.status >= 500, r.status == http.StatusNotFound, r.status == http.StatusRequestTimeout,
+		r.status == http.StatusConflict, r.status == http.StatusTooManyRequests:
 		return true
 	}
 	return false

@@ -55,8 +55,8 @@ func TestTrackerCommitsOnlyTheFinishedPrefix(t *testing.T) {
 
 func TestRetryClassification(t *testing.T) {
 	for status, want := range map[int]bool{
-		200: false, 400: false, 401: false, 403: false, 413: false, 422: false,
-		404: true, 409: true, 429: true, 500: true, 502: true, 503: true, 504: true,
+		200: false, 302: false, 400: false, 401: false, 403: false, 413: false, 422: false,
+		404: true, 408: true, 409: true, 429: true, 500: true, 502: true, 503: true, 504: true,
 	} {
 		if got := (result{status: status}).retryable(); got != want {
 			t.Errorf("status %d retryable = %v, want %v", status, got, want)

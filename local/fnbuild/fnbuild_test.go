@@ -107,8 +107,13 @@ type functionProcess struct {
 // accepts connections. The process is killed at cleanup if it is still running.
 func MustStartFunction(tb testing.TB, binary string, env ...string) *functionProcess {
 	tb.Helper()
-	p := &functionProcess{addr: MustFreeAddr(tb), done: make(chan struct{})}
-	p.cmd = exec.Command(binary)
+	return MustStartCommand(tb, exec.Command(binary), env...)
+}
+
+// MustStartCommand starts cmd, which runs a function binary, as MustStartFunction does.
+func MustStartCommand(tb testing.TB, cmd *exec.Cmd, env ...string) *functionProcess {
+	tb.Helper()
+	p := &functionProcess{addr: MustFreeAddr(tb), done: make(chan struct{}), cmd: cmd}
 	p.cmd.Env = append(os.Environ(), append(env, "FUNCTION_LISTEN_ADDR="+p.addr)...)
 	p.cmd.Stdout = &p.output
 	p.cmd.Stderr = &p.output

@@ -37,6 +37,7 @@ func TestRepositoryFunctionsBuild(t *testing.T) {
 			if info.Mode().Perm()&0o100 == 0 {
 				t.Errorf("%s is not executable: %v", binary, info.Mode())
 			}
+			MustServeReadOnly(t, binary, fn)
 		})
 	}
 }

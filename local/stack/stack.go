@@ -38,6 +38,17 @@ type Function struct {
 	Secrets     []string          `yaml:"secrets"`
 	Labels      map[string]string `yaml:"labels"`
 	Annotations map[string]string `yaml:"annotations"`
+	// ReadOnlyRootFilesystem, Requests and Limits are what faas-netes gives the function's
+	// container: a read-only root with a writable /tmp, and its resource requests and limits.
+	ReadOnlyRootFilesystem bool      `yaml:"readonly_root_filesystem"`
+	Requests               Resources `yaml:"requests"`
+	Limits                 Resources `yaml:"limits"`
+}
+
+// Resources are a function's memory and CPU in Kubernetes quantities ("64Mi", "100m").
+type Resources struct {
+	Memory string `yaml:"memory"`
+	CPU    string `yaml:"cpu"`
 }
 
 // Configuration holds the templates to pull and the paths copied into every build context.
