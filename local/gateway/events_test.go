@@ -88,7 +88,7 @@ func testEvent(offset int64) Event {
 
 func TestSlowSubscriberDoesNotBlockPublish(t *testing.T) {
 	hub := NewEvents(10, discardLogger())
-	_, slow := hub.subscribe("") // never read
+	_, slow := hub.subscribe("", "") // never read
 
 	published := make(chan struct{})
 	go func() {
@@ -109,7 +109,7 @@ func TestSlowSubscriberDoesNotBlockPublish(t *testing.T) {
 	}
 	hub.unsubscribe(slow) // harmless after the hub's own disconnect
 
-	replay, sub := hub.subscribe("")
+	replay, sub := hub.subscribe("", "")
 	defer hub.unsubscribe(sub)
 	if len(replay) != 10 {
 		t.Fatalf("replay has %d events, want the last 10", len(replay))
@@ -125,15 +125,15 @@ func TestSubscribeAfterLastEventID(t *testing.T) {
 	for i := range 5 {
 		hub.Publish(testEvent(int64(i)))
 	}
-	all, sub := hub.subscribe("")
+	all, sub := hub.subscribe("", "")
 	hub.unsubscribe(sub)
 
-	after, sub := hub.subscribe(all[2].id)
+	after, sub := hub.subscribe(all[2].id, "")
 	hub.unsubscribe(sub)
 	if len(after) != 2 || after[0].id != all[3].id {
 		t.Errorf("after %s: %d events, want the last 2", all[2].id, len(after))
 	}
-	other, sub := hub.subscribe("someotherepoch-3")
+	other, sub := hub.subscribe("someotherepoch-3", "")
 	hub.unsubscribe(sub)
 	if len(other) != 5 {
 		t.Errorf("id from another gateway run: %d events, want all 5", len(other))
@@ -157,7 +157,7 @@ type sseReader struct {
 
 func MustOpenEvents(tb testing.TB, url, lastEventID string) *sseReader {
 	tb.Helper()
-	req := MustRequest(tb, http.MethodGet, url, nil)
+	req := asAdmin(MustRequest(tb, http.MethodGet, url, nil))
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
