@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"handler/function/db"
+	"handler/function/functions/pkg/config"
 	"handler/function/local/connector"
 	"handler/function/local/fnbuild"
 	"handler/function/local/gateway"
@@ -45,6 +46,10 @@ type Stack struct {
 	// APIKey is what create-payment and get-payment require as a bearer token;
 	// it lives in StateDir/secrets/payments-api-key and survives restarts.
 	APIKey string
+	// AdminPassword is the gateway's admin password for /system/* (user
+	// gateway.DefaultAdminUser), in StateDir/secrets/basic-auth-password as
+	// OpenFaaS names the secret.
+	AdminPassword string
 
 	pg        *pgcluster.Cluster
 	kafka     *embeddedKafka
@@ -156,11 +161,15 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		return err
 	}
 	gw, err := gateway.New(gateway.Config{
-		OpenAPI:   openapi,
-		Addr:      s.cfg.GatewayAddr,
-		Functions: s.stack.Sorted(),
-		Upstream:  ups.Lookup,
-		Ready:     func(name string) bool { return s.processes[name] != nil && s.processes[name].Ready() },
+		OpenAPI:       openapi,
+		Addr:          s.cfg.GatewayAddr,
+		Functions:     s.stack.Sorted(),
+		Upstream:      ups.Lookup,
+		Ready:         func(name string) bool { return s.processes[name] != nil && s.processes[name].Ready() },
+		AdminPassword: s.AdminPassword,
+		// The functions' own parser, so the gateway accepts exactly their keys.
+		APIKeys:       config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": secrets})).APIKeys(),
+		CallbackHosts: s.cfg.CallbackHosts,
 	}, s.base)
 	if err != nil {
 		return err
@@ -280,19 +289,35 @@ func (s *Stack) writeSecrets() (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "payments-db-url"), []byte(s.DatabaseURL), 0o600); err != nil {
 		return "", err
 	}
-	keyFile := filepath.Join(dir, "payments-api-key")
-	key, err := os.ReadFile(keyFile)
+	var err error
+	if s.APIKey, err = randomSecret(dir, "payments-api-key"); err != nil {
+		return "", err
+	}
+	// The gateway's admin, as OpenFaaS keeps it: user and password secrets.
+	if err := os.WriteFile(filepath.Join(dir, "basic-auth-user"), []byte(gateway.DefaultAdminUser), 0o600); err != nil {
+		return "", err
+	}
+	if s.AdminPassword, err = randomSecret(dir, "basic-auth-password"); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// randomSecret returns the secret dir/name, first making it a random one
+// when it does not exist, so it survives restarts.
+func randomSecret(dir, name string) (string, error) {
+	file := filepath.Join(dir, name)
+	value, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		random := make([]byte, 24)
 		rand.Read(random)
-		key = []byte(hex.EncodeToString(random))
-		err = os.WriteFile(keyFile, key, 0o600)
+		value = []byte(hex.EncodeToString(random))
+		err = os.WriteFile(file, value, 0o600)
 	}
 	if err != nil {
-		return "", fmt.Errorf("api key: %w", err)
+		return "", fmt.Errorf("secret %s: %w", name, err)
 	}
-	s.APIKey = strings.TrimSpace(string(key))
-	return dir, nil
+	return strings.TrimSpace(string(value)), nil
 }
 
 // functionEnv is the function's stack.yml environment, with the runner's own
