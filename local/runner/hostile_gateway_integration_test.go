@@ -57,6 +57,15 @@ func (f *fixture) hostileGateway(t *testing.T) {
 		}
 	})
 
+	t.Run("an async call without the API key is refused before it is queued", func(t *testing.T) {
+		for _, key := range []string{"", "not-the-key"} {
+			status, _ := f.call(t, http.MethodPost, "/async-function/apply-result", `{"specversion":"1.0"}`, key)
+			if status != http.StatusUnauthorized {
+				t.Errorf("async call with key %q: %d, want 401", key, status)
+			}
+		}
+	})
+
 	t.Run("a body sent a byte at a time is cut off; so are trickled headers", func(t *testing.T) {
 		// A body that would take forever and headers that never end: the
 		// gateway must close both connections on its own, well within a minute.
