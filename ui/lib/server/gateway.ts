@@ -67,8 +67,11 @@ export class Gateway {
   /** call sends one request to the gateway and returns its answer as it is. */
   async call(path: string, opts: CallOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { Accept: "application/json", ...opts.headers };
-    if (opts.admin && this.cfg.adminPassword) {
-      headers.Authorization = `Basic ${Buffer.from(`${this.cfg.adminUser}:${this.cfg.adminPassword}`).toString("base64")}`;
+    if (opts.admin) {
+      // The API key is no credential for the admin routes and never goes there.
+      if (this.cfg.adminPassword) {
+        headers.Authorization = `Basic ${Buffer.from(`${this.cfg.adminUser ?? "admin"}:${this.cfg.adminPassword}`).toString("base64")}`;
+      }
     } else if (this.cfg.apiKey) {
       headers.Authorization = `Bearer ${this.cfg.apiKey}`;
     }
