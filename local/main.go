@@ -7,7 +7,7 @@
 //
 // Settings come from the environment: DATABASE_URL and KAFKA_BROKERS use
 // existing services instead of the private ones; GATEWAY_ADDR, UI_PORT,
-// LOCAL_PG_PORT, LOCAL_KAFKA_PORTS, NO_UI; and any variable a function declares in stack.yml
+// LOCAL_PG_PORT, LOCAL_KAFKA_PORTS, NO_UI, GATEWAY_CALLBACK_HOSTS; and any variable a function declares in stack.yml
 // (PAYMENT_PROVIDER_MAX_DELAY=0, say) overrides it.
 package main
 
@@ -66,7 +66,8 @@ func runStack(ctx context.Context, cfg runner.Config) error {
 		fmt.Printf("  gateway:   %s  (events: %s/system/events)\n", s.GatewayURL, s.GatewayURL)
 		fmt.Printf("  kafka:     %s\n", strings.Join(s.Brokers, ","))
 		fmt.Printf("  postgres:  %s\n", s.DatabaseURL)
-		fmt.Printf("  API key:   %s  (send Authorization: Bearer <key>; kept in %s/secrets/payments-api-key)\n\n", s.APIKey, cfg.StateDir)
+		fmt.Printf("  API key:   %s  (send Authorization: Bearer <key>; kept in %s/secrets/payments-api-key)\n", s.APIKey, cfg.StateDir)
+		fmt.Printf("  admin:     /system/* needs basic auth as admin: faas-cli login -g %s -u admin --password-stdin < %s/secrets/basic-auth-password\n\n", s.GatewayURL, cfg.StateDir)
 	})
 }
 

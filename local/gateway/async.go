@@ -25,6 +25,10 @@ type asyncCall struct {
 	callback *url.URL // nil without X-Callback-Url
 	id       string
 	accepted time.Time
+
+	// Set once the call has run, for its callback.
+	result   asyncResult
+	duration time.Duration
 }
 
 var (
@@ -32,7 +36,8 @@ var (
 	errQueueClosed = errors.New("async queue is closed")
 )
 
-// asyncQueue is the bounded in-memory stand-in for the NATS queue. The mutex
+// asyncQueue is the bounded in-memory stand-in for the NATS queue (and the
+// queue of answers waiting for their callback). The mutex
 // makes enqueue and close mutually exclusive, so a late request can never
 // send on the closed channel.
 type asyncQueue struct {
@@ -81,11 +86,27 @@ func (g *Gateway) serveAsyncFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A queued call costs a place in the queue and a worker's time, so only a
+	// caller with the API's key may queue one; the function still checks the
+	// call itself when it runs, exactly as for /function/.
+	if !g.asyncAuthorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="payments"`)
+		httpError(w, http.StatusUnauthorized, "A valid API key is required to queue a call: Authorization: Bearer <key>.")
+		return
+	}
+
 	var callback *url.URL
 	if raw := r.Header.Get(headerCallbackURL); raw != "" {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			httpError(w, http.StatusBadRequest, "%s must be an absolute http(s) URL, got %q.", headerCallbackURL, raw)
+			return
+		}
+		// Checked now, not when the callback is sent: a caller learns at once,
+		// and the gateway never becomes a way into addresses only it can reach.
+		if !g.callbackAllowed(u.Hostname()) {
+			httpError(w, http.StatusBadRequest, "%s may only name these hosts: %s; %q is not one of them.",
+				headerCallbackURL, strings.Join(g.cfg.CallbackHosts, ", "), u.Hostname())
 			return
 		}
 		callback = u
@@ -98,7 +119,7 @@ func (g *Gateway) serveAsyncFunction(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusRequestEntityTooLarge, "Request body is larger than %d bytes.", maxErr.Limit)
 			return
 		}
-		httpError(w, http.StatusBadRequest, "Cannot read request body: %v.", err)
+		g.bodyReadError(w, err)
 		return
 	}
 
@@ -168,8 +189,23 @@ func (g *Gateway) runAsync(ctx context.Context, c *asyncCall) {
 	if c.callback == nil {
 		return
 	}
-	if err := g.postCallback(ctx, c, res, duration); err != nil {
-		g.log.Warn("async callback failed", "function", name, "callback", c.callback.Redacted(), "call_id", c.id, "err", err)
+	c.result, c.duration = res, duration
+	if err := g.answered.enqueue(c); err != nil {
+		g.log.Warn("async callback dropped: callback queue full", "function", name, "queue_size", g.cfg.AsyncQueueSize, "call_id", c.id)
+	}
+}
+
+// callbackWorker posts answers to their X-Callback-Url until the queue of
+// answers is closed and empty; once ctx is done it only counts what is left.
+func (g *Gateway) callbackWorker(ctx context.Context) {
+	for c := range g.answered.calls {
+		if ctx.Err() != nil {
+			g.answered.lost.Add(1)
+			continue
+		}
+		if err := g.postCallback(ctx, c, c.result, c.duration); err != nil {
+			g.log.Warn("async callback failed", "function", c.fn.meta.Name, "callback", c.callback.Redacted(), "call_id", c.id, "err", err)
+		}
 	}
 }
 
@@ -212,6 +248,9 @@ func (g *Gateway) invokeAsync(ctx context.Context, c *asyncCall) (asyncResult, e
 // OpenFaaS queue-worker does: the function's body and headers, plus its
 // status, name, call id and duration.
 func (g *Gateway) postCallback(ctx context.Context, c *asyncCall, res asyncResult, duration time.Duration) error {
+	// The client's Timeout covers the answer's body too; this also does.
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.CallbackTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.callback.String(), bytes.NewReader(res.body))
 	if err != nil {
 		return fmt.Errorf("build callback: %w", err)

@@ -175,8 +175,9 @@ func TestAsyncQueueFullIs429(t *testing.T) {
 func TestShutdownDrainsAsyncQueue(t *testing.T) {
 	ups := &Upstreams{}
 	g, err := New(Config{
-		Functions: testFunctions(),
-		Upstream:  ups.Lookup,
+		Functions:     testFunctions(),
+		Upstream:      ups.Lookup,
+		AdminPassword: testAdminPassword,
 	}, discardLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +231,7 @@ func TestShutdownGivesUpOnStuckCalls(t *testing.T) {
 	g, err := New(Config{
 		Functions:       testFunctions(),
 		Upstream:        ups.Lookup,
+		AdminPassword:   testAdminPassword,
 		AsyncWorkers:    1,
 		ShutdownTimeout: 200 * time.Millisecond,
 	}, discardLogger())

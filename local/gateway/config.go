@@ -21,10 +21,23 @@ const (
 	// DefaultUpstreamTimeout is longer than the slowest function's
 	// exec_timeout in stack.yml (process-payment, 60 s) and than get-payment's
 	// 30 s long-poll, so the gateway is never the first to give up.
-	DefaultUpstreamTimeout   = 65 * time.Second
-	DefaultShutdownTimeout   = 15 * time.Second
-	DefaultCallbackTimeout   = 30 * time.Second
-	DefaultAsyncWorkers      = 2
+	DefaultUpstreamTimeout = 65 * time.Second
+	DefaultShutdownTimeout = 15 * time.Second
+	// DefaultCallbackTimeout bounds one POST to an X-Callback-Url. Callbacks
+	// run beside the async workers, not on them, so a slow one delays only
+	// other callbacks.
+	DefaultCallbackTimeout = 10 * time.Second
+	DefaultCallbackWorkers = 4
+	DefaultAsyncWorkers    = 2
+	// DefaultReadHeaderTimeout and DefaultReadBodyTimeout bound how long a
+	// caller may take to send its request's headers and its body. No call of
+	// the API needs more than a fraction of a second for either; a caller
+	// trickling bytes to hold a connection is cut off.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadBodyTimeout   = 10 * time.Second
+	// DefaultAdminUser is the user of the admin routes (/system/*), as OpenFaaS's
+	// secret basic-auth-user has it.
+	DefaultAdminUser         = "admin"
 	DefaultAsyncQueueSize    = 256
 	DefaultAsyncMaxBodyBytes = 1 << 20 // NATS' default max_payload, which bounds the real queue too.
 	DefaultEventHistory      = 1000
@@ -42,6 +55,10 @@ type UpstreamFunc func(function string) (*url.URL, bool)
 // It runs until ctx is done. An error that ends it early is logged; the
 // gateway keeps serving, since the stream is a developer aid.
 type EventSource func(ctx context.Context, publish func(Event)) error
+
+// DefaultCallbackHosts are the hosts an X-Callback-Url may name when
+// Config.CallbackHosts is empty: this machine only.
+var DefaultCallbackHosts = []string{"127.0.0.1", "::1", "localhost"}
 
 // Config is everything the gateway needs, read once at start.
 type Config struct {
@@ -67,8 +84,30 @@ type Config struct {
 	// ShutdownTimeout bounds graceful shutdown: in-flight calls, then the
 	// async queue.
 	ShutdownTimeout time.Duration
-	// CallbackTimeout bounds one POST to an X-Callback-Url.
+	// CallbackTimeout bounds one POST to an X-Callback-Url, answer included.
 	CallbackTimeout time.Duration
+	// CallbackWorkers is how many callbacks are sent at once; callbacks wait
+	// in a queue of AsyncQueueSize, and one that finds it full is dropped.
+	CallbackWorkers int
+	// CallbackHosts are the only hosts (names or IP addresses, matched
+	// exactly, without port) an X-Callback-Url may name; an async call with
+	// any other answers 400 and is not queued. Empty means DefaultCallbackHosts.
+	CallbackHosts []string
+	// AdminUser and AdminPassword guard /system/* with HTTP basic auth, as the
+	// OpenFaaS gateway does (its secrets basic-auth-user and
+	// basic-auth-password). The password is required.
+	AdminUser     string
+	AdminPassword string
+	// APIKeys, when set, are the bearer keys an /async-function caller must
+	// present before its call is queued: the keys the API's functions accept
+	// (secret payments-api-key). The function still checks its own access when
+	// the call runs, as it does for /function/.
+	APIKeys []string
+	// ReadHeaderTimeout bounds reading a request's headers, ReadBodyTimeout
+	// reading its body; neither limits how long the answer may take, so
+	// long-polls and event streams are unaffected.
+	ReadHeaderTimeout time.Duration
+	ReadBodyTimeout   time.Duration
 	// AsyncWorkers is how many queued calls run at once.
 	AsyncWorkers int
 	// AsyncQueueSize is how many accepted calls may wait; more answer 429.
@@ -100,6 +139,13 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.UpstreamTimeout, DefaultUpstreamTimeout)
 	setDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&c.CallbackTimeout, DefaultCallbackTimeout)
+	setDefault(&c.CallbackWorkers, DefaultCallbackWorkers)
+	if len(c.CallbackHosts) == 0 {
+		c.CallbackHosts = DefaultCallbackHosts
+	}
+	setDefault(&c.AdminUser, DefaultAdminUser)
+	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&c.ReadBodyTimeout, DefaultReadBodyTimeout)
 	setDefault(&c.AsyncWorkers, DefaultAsyncWorkers)
 	setDefault(&c.AsyncQueueSize, DefaultAsyncQueueSize)
 	setDefault(&c.AsyncMaxBodyBytes, DefaultAsyncMaxBodyBytes)
@@ -139,6 +185,9 @@ func (c Config) Validate() error {
 	if c.Upstream == nil {
 		errs = append(errs, errors.New("upstream lookup is nil"))
 	}
+	if c.AdminPassword == "" {
+		errs = append(errs, errors.New("admin password is empty: /system/* would be open to anyone"))
+	}
 	positive := []struct {
 		name string
 		ok   bool
@@ -146,6 +195,9 @@ func (c Config) Validate() error {
 		{"upstream timeout", c.UpstreamTimeout > 0},
 		{"shutdown timeout", c.ShutdownTimeout > 0},
 		{"callback timeout", c.CallbackTimeout > 0},
+		{"callback workers", c.CallbackWorkers > 0},
+		{"read header timeout", c.ReadHeaderTimeout > 0},
+		{"read body timeout", c.ReadBodyTimeout > 0},
 		{"async workers", c.AsyncWorkers > 0},
 		{"async queue size", c.AsyncQueueSize > 0},
 		{"async max body bytes", c.AsyncMaxBodyBytes > 0},

@@ -11,7 +11,21 @@
 //	GET /system/function/<name>      one function
 //	GET /system/info                 provider "local" and version
 //	GET /healthz                     "OK"
-//	GET /system/events               Server-Sent Events of Kafka records (not OpenFaaS)
+//	GET /system/events[?userId=]     Server-Sent Events of Kafka records (not OpenFaaS)
+//
+// As on OpenFaaS, /system/* needs HTTP basic auth as the admin (Config.AdminUser
+// and AdminPassword; the runner keeps them in the secrets basic-auth-user and
+// basic-auth-password, so `faas-cli login` works), compared in constant time;
+// anything else answers 401 with a Basic challenge. /function/* and /healthz
+// are open, as there: the functions check their own callers.
+//
+// Limits a caller meets: headers must arrive within ReadHeaderTimeout and a
+// body within ReadBodyTimeout (408 after), which end once the request has
+// arrived, so long-polls and event streams run on; an async call needs an API
+// key (Config.APIKeys) before it is queued, and its X-Callback-Url may only
+// name Config.CallbackHosts (this machine by default; others answer 400).
+// Callbacks are sent by their own workers, each within CallbackTimeout, so one
+// that never answers cannot hold up the queue.
 //
 // Every call carries X-Call-Id (kept when the caller sends one, a new UUID
 // otherwise) and X-Start-Time (Unix nanoseconds) to the function and back to
@@ -21,9 +35,11 @@
 //
 // Where this gateway differs from the real one, on purpose:
 //
-//   - No authentication anywhere, /system included. The real gateway puts
-//     /system behind basic auth. This one is for a developer's machine and
-//     listens on 127.0.0.1 by default; do not expose it.
+//   - Async calls need a bearer API key before they are queued; the real
+//     gateway queues any call and leaves the check to the function. Both
+//     forward the key, so the function checks the call as for /function/.
+//   - X-Callback-Url is limited to a list of hosts; the real queue-worker
+//     posts to any.
 //   - Asynchronous calls wait in a bounded in-memory queue served by a few
 //     workers, not in NATS JetStream. A full queue answers 429. Calls still
 //     queued when the process exits are lost (Run waits for them up to the
@@ -41,5 +57,5 @@
 //   - invocationCount counts calls since this gateway started, sync and async.
 //   - /system/events is an addition for the local UI: every Kafka record the
 //     runner's event source sees, as documented in docs/contracts.md ("Local
-//     gateway event stream").
+//     gateway event stream"); ?userId= keeps only that user's payments.
 package gateway

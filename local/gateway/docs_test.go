@@ -21,6 +21,8 @@ func TestDocsRenderTheRepositoryOpenAPIDocument(t *testing.T) {
 		Functions: []stack.Function{{Name: "create-payment"}},
 		Upstream:  (&Upstreams{}).Lookup,
 		OpenAPI:   raw,
+		// Only the documentation is looked at.
+		AdminPassword: "unused",
 	}, nil)
 	if err != nil {
 		t.Fatal(err)

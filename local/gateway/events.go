@@ -24,6 +24,10 @@ type Event struct {
 	Timestamp time.Time `json:"timestamp"`
 	// CloudEvent is nil (JSON null) when the record is not a CloudEvent.
 	CloudEvent *CloudEvent `json:"cloudEvent"`
+	// UserID is the user whose payment the record is about: the userId of the
+	// event's data, or, for events without one (a result), that of the
+	// earlier event with the same key. Empty when unknown.
+	UserID string `json:"userId,omitempty"`
 }
 
 // CloudEvent holds the attributes of a record's CloudEvent that the UI shows.
@@ -58,10 +62,33 @@ func EventFromRecord(topic string, partition int32, offset int64, key, value []b
 	}
 	if isStructured(lower["content-type"]) {
 		ev.CloudEvent = structuredCloudEvent(value)
+		if ev.CloudEvent != nil {
+			var envelope struct {
+				Data json.RawMessage `json:"data"`
+			}
+			if json.Unmarshal(value, &envelope) == nil {
+				ev.UserID = dataUserID(envelope.Data)
+			}
+		}
 	} else if _, ok := lower["ce_specversion"]; ok {
 		ev.CloudEvent = binaryCloudEvent(lower)
+		if ev.CloudEvent != nil {
+			ev.UserID = dataUserID(value)
+		}
 	}
 	return ev
+}
+
+// dataUserID is the userId field of an event's JSON data, lower-cased, or ""
+// when it has none.
+func dataUserID(data []byte) string {
+	var fields struct {
+		UserID string `json:"userId"`
+	}
+	if len(data) == 0 || json.Unmarshal(data, &fields) != nil {
+		return ""
+	}
+	return strings.ToLower(fields.UserID)
 }
 
 func keyText(key []byte) string {
@@ -123,6 +150,12 @@ func validCloudEvent(specVersion string, ce CloudEvent) *CloudEvent {
 // before it counts as slow and is disconnected.
 const subscriberBuffer = 256
 
+// maxOwners is how many record keys (payment ids) the hub remembers the user
+// of, for the events that do not name one; the oldest are forgotten first.
+// A result follows its payment's creation by seconds, so this covers every
+// payment in flight at thousands per second.
+const maxOwners = 50_000
+
 // Events is the hub behind /system/events: it keeps the last events for
 // replay and fans new ones out to subscribers. Publish never waits for a
 // subscriber: one whose buffer is full is disconnected, and its EventSource
@@ -141,18 +174,29 @@ type Events struct {
 	count   int
 	lastSeq uint64
 	subs    map[*subscription]struct{}
+	// owners maps a record key to its user, with ownerKeys the keys in the
+	// order they were learnt (a ring of maxOwners).
+	owners    map[string]string
+	ownerKeys []string
+	nextOwner int
 }
 
 // message is a published event, encoded once for every subscriber.
 type message struct {
 	seq  uint64
 	id   string
+	user string
 	data []byte
 }
 
 type subscription struct {
 	ch chan message
+	// user, when set, limits the subscription to that user's events.
+	user string
 }
+
+// wants reports whether the subscriber receives msg.
+func (s *subscription) wants(msg message) bool { return s.user == "" || s.user == msg.user }
 
 // NewEvents returns a hub that replays the last history events to new
 // subscribers.
@@ -168,22 +212,48 @@ func NewEvents(history int, logger *slog.Logger) *Events {
 		epoch:   strconv.FormatInt(time.Now().UnixNano(), 36),
 		history: make([]message, history),
 		subs:    make(map[*subscription]struct{}),
+		owners:  make(map[string]string),
 	}
 }
 
-// Publish records ev and sends it to every subscriber without blocking.
+// owner fills in ev.UserID from an earlier event with the same key, or
+// remembers it for the later ones. e.mu must be held.
+func (e *Events) owner(ev *Event) {
+	if ev.Key == "" {
+		return
+	}
+	if ev.UserID == "" {
+		ev.UserID = e.owners[ev.Key]
+		return
+	}
+	if _, known := e.owners[ev.Key]; known {
+		e.owners[ev.Key] = ev.UserID
+		return
+	}
+	if len(e.ownerKeys) < maxOwners {
+		e.ownerKeys = append(e.ownerKeys, ev.Key)
+	} else {
+		delete(e.owners, e.ownerKeys[e.nextOwner])
+		e.ownerKeys[e.nextOwner] = ev.Key
+		e.nextOwner = (e.nextOwner + 1) % maxOwners
+	}
+	e.owners[ev.Key] = ev.UserID
+}
+
+// Publish records ev and sends it to every subscriber that wants it, without
+// blocking.
 func (e *Events) Publish(ev Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.owner(&ev)
 	data, err := json.Marshal(ev)
 	if err != nil {
 		// Only a timestamp outside years 0–9999 can get here.
 		e.log.Warn("event dropped: cannot encode", "topic", ev.Topic, "offset", ev.Offset, "err", err)
 		return
 	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.lastSeq++
-	msg := message{seq: e.lastSeq, id: e.epoch + "-" + strconv.FormatUint(e.lastSeq, 10), data: data}
+	msg := message{seq: e.lastSeq, id: e.epoch + "-" + strconv.FormatUint(e.lastSeq, 10), user: ev.UserID, data: data}
 	if e.count < len(e.history) {
 		e.history[(e.start+e.count)%len(e.history)] = msg
 		e.count++
@@ -192,6 +262,9 @@ func (e *Events) Publish(ev Event) {
 		e.start = (e.start + 1) % len(e.history)
 	}
 	for sub := range e.subs {
+		if !sub.wants(msg) {
+			continue
+		}
 		select {
 		case sub.ch <- msg:
 		default:
@@ -204,8 +277,9 @@ func (e *Events) Publish(ev Event) {
 
 // subscribe returns the retained events after lastEventID (all of them when
 // it is empty or from another epoch) and a subscription for the events that
-// follow, with no gap and no overlap between the two.
-func (e *Events) subscribe(lastEventID string) ([]message, *subscription) {
+// follow, with no gap and no overlap between the two; with user set, only
+// that user's events.
+func (e *Events) subscribe(lastEventID, user string) ([]message, *subscription) {
 	after := uint64(0)
 	if epoch, seq, ok := strings.Cut(lastEventID, "-"); ok && epoch == e.epoch {
 		if n, err := strconv.ParseUint(seq, 10, 64); err == nil {
@@ -215,14 +289,14 @@ func (e *Events) subscribe(lastEventID string) ([]message, *subscription) {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	sub := &subscription{ch: make(chan message, subscriberBuffer), user: user}
 	var replay []message
 	for i := range e.count {
 		msg := e.history[(e.start+i)%len(e.history)]
-		if msg.seq > after {
+		if msg.seq > after && sub.wants(msg) {
 			replay = append(replay, msg)
 		}
 	}
-	sub := &subscription{ch: make(chan message, subscriberBuffer)}
 	e.subs[sub] = struct{}{}
 	return replay, sub
 }

@@ -88,7 +88,7 @@ func testEvent(offset int64) Event {
 
 func TestSlowSubscriberDoesNotBlockPublish(t *testing.T) {
 	hub := NewEvents(10, discardLogger())
-	_, slow := hub.subscribe("") // never read
+	_, slow := hub.subscribe("", "") // never read
 
 	published := make(chan struct{})
 	go func() {
@@ -109,7 +109,7 @@ func TestSlowSubscriberDoesNotBlockPublish(t *testing.T) {
 	}
 	hub.unsubscribe(slow) // harmless after the hub's own disconnect
 
-	replay, sub := hub.subscribe("")
+	replay, sub := hub.subscribe("", "")
 	defer hub.unsubscribe(sub)
 	if len(replay) != 10 {
 		t.Fatalf("replay has %d events, want the last 10", len(replay))
@@ -125,15 +125,15 @@ func TestSubscribeAfterLastEventID(t *testing.T) {
 	for i := range 5 {
 		hub.Publish(testEvent(int64(i)))
 	}
-	all, sub := hub.subscribe("")
+	all, sub := hub.subscribe("", "")
 	hub.unsubscribe(sub)
 
-	after, sub := hub.subscribe(all[2].id)
+	after, sub := hub.subscribe(all[2].id, "")
 	hub.unsubscribe(sub)
 	if len(after) != 2 || after[0].id != all[3].id {
 		t.Errorf("after %s: %d events, want the last 2", all[2].id, len(after))
 	}
-	other, sub := hub.subscribe("someotherepoch-3")
+	other, sub := hub.subscribe("someotherepoch-3", "")
 	hub.unsubscribe(sub)
 	if len(other) != 5 {
 		t.Errorf("id from another gateway run: %d events, want all 5", len(other))
@@ -157,7 +157,7 @@ type sseReader struct {
 
 func MustOpenEvents(tb testing.TB, url, lastEventID string) *sseReader {
 	tb.Helper()
-	req := MustRequest(tb, http.MethodGet, url, nil)
+	req := asAdmin(MustRequest(tb, http.MethodGet, url, nil))
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
@@ -270,5 +270,51 @@ func TestEventSourceFeedsStream(t *testing.T) {
 	stream := MustOpenEvents(t, tg.URL+"/system/events", "")
 	if ev := stream.next(t); ev.data.Offset != 9 || ev.data.CloudEvent != nil {
 		t.Errorf("event = %+v, want offset 9 and no cloudEvent", ev.data)
+	}
+}
+
+func TestEventFromRecordFindsTheUser(t *testing.T) {
+	user := "5D1F7A58-3C1E-4E0C-8A57-0F6F2F1F3B11"
+	structured := `{"specversion":"1.0","id":"e","type":"t","source":"s","data":{"paymentId":"p","userId":"` + user + `"}}`
+	ev := EventFromRecord("payments", 0, 1, []byte("p"), []byte(structured), map[string]string{"content-type": "application/cloudevents+json"}, recordTime)
+	if ev.UserID != strings.ToLower(user) {
+		t.Errorf("structured: userId %q, want %q", ev.UserID, strings.ToLower(user))
+	}
+	binary := map[string]string{"ce_specversion": "1.0", "ce_id": "e", "ce_type": "t", "ce_source": "s"}
+	ev = EventFromRecord("payments", 0, 2, []byte("p"), []byte(`{"userId":"`+user+`"}`), binary, recordTime)
+	if ev.UserID != strings.ToLower(user) {
+		t.Errorf("binary: userId %q, want %q", ev.UserID, strings.ToLower(user))
+	}
+	// Not a CloudEvent: whatever its body says, it belongs to nobody.
+	ev = EventFromRecord("payments", 0, 3, []byte("p"), []byte(`{"userId":"`+user+`"}`), nil, recordTime)
+	if ev.UserID != "" {
+		t.Errorf("plain record: userId %q, want none", ev.UserID)
+	}
+}
+
+func TestEventStreamForOneUser(t *testing.T) {
+	tg := MustStartGateway(t, Config{})
+	const alice, bob = "a11ce000-0000-4000-8000-000000000001", "b0b00000-0000-4000-8000-000000000002"
+	publish := func(offset int64, key, user string) {
+		tg.Events().Publish(Event{Topic: "payments", Offset: offset, Key: key, Timestamp: recordTime, UserID: user})
+	}
+	publish(1, "alice-pay", alice) // created: the data names the user
+	publish(2, "bob-pay", bob)
+	publish(3, "alice-pay", "") // a result: known by its key
+	stream := MustOpenEvents(t, tg.URL+"/system/events?userId="+strings.ToUpper(alice), "")
+	publish(4, "bob-pay", "")
+	publish(5, "nobody-knows", "") // a poison record: nobody's
+	publish(6, "alice-pay", "")
+	for _, want := range []int64{1, 3, 6} {
+		if ev := stream.next(t); ev.data.Offset != want || ev.data.UserID != alice {
+			t.Fatalf("alice's stream: offset %d of %s, want %d of alice", ev.data.Offset, ev.data.UserID, want)
+		}
+	}
+	// Without a user (the admin's view), everything.
+	all := MustOpenEvents(t, tg.URL+"/system/events", "")
+	for want := int64(1); want <= 6; want++ {
+		if ev := all.next(t); ev.data.Offset != want {
+			t.Fatalf("whole stream: offset %d, want %d", ev.data.Offset, want)
+		}
 	}
 }

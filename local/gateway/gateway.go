@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,9 +30,14 @@ type Gateway struct {
 	invoker   *http.Client // async calls to functions
 	callbacks *http.Client // POSTs to X-Callback-Url
 	queue     *asyncQueue
-	events    *Events
-	handler   http.Handler
-	docs      *apiDoc // parsed Config.OpenAPI, nil without one
+	// answered holds finished async calls whose answer waits for its POST to
+	// X-Callback-Url, sent by their own workers so that a callback that never
+	// answers cannot hold up the calls behind it.
+	answered *asyncQueue
+	apiKeys  [][sha256.Size]byte
+	events   *Events
+	handler  http.Handler
+	docs     *apiDoc // parsed Config.OpenAPI, nil without one
 
 	// stopping is closed when shutdown begins, to end the open event streams
 	// (http.Server.Shutdown would otherwise wait for them until its deadline).
@@ -62,8 +68,12 @@ func New(cfg Config, logger *slog.Logger) (*Gateway, error) {
 		log:       logger,
 		functions: make(map[string]*function, len(cfg.Functions)),
 		queue:     newAsyncQueue(cfg.AsyncQueueSize),
+		answered:  newAsyncQueue(cfg.AsyncQueueSize),
 		events:    NewEvents(cfg.EventHistory, logger),
 		stopping:  make(chan struct{}),
+	}
+	for _, key := range cfg.APIKeys {
+		g.apiKeys = append(g.apiKeys, secretDigest(key))
 	}
 	for _, meta := range cfg.Functions {
 		fn := &function{meta: meta}
@@ -83,7 +93,7 @@ func New(cfg Config, logger *slog.Logger) (*Gateway, error) {
 	g.proxy = g.newReverseProxy()
 	g.invoker = &http.Client{Transport: g.transport, CheckRedirect: noRedirects}
 	g.callbacks = &http.Client{Transport: newTransport(), Timeout: cfg.CallbackTimeout, CheckRedirect: noRedirects}
-	g.handler = g.routes()
+	g.handler = g.limitBodyRead(g.routes())
 	return g, nil
 }
 
@@ -133,10 +143,14 @@ func (g *Gateway) routes() http.Handler {
 	// and an Allow header.
 	mux.HandleFunc("POST /async-function/{name}", g.serveAsyncFunction)
 	mux.HandleFunc("POST /async-function/{name}/{rest...}", g.serveAsyncFunction)
-	mux.HandleFunc("GET /system/functions", g.serveFunctions)
-	mux.HandleFunc("GET /system/function/{name}", g.serveFunctionStatus)
-	mux.HandleFunc("GET /system/info", g.serveInfo)
-	mux.HandleFunc("GET /system/events", g.serveEvents)
+	// The admin routes: every path below /system/, known or not, asks for
+	// the admin's credentials first.
+	system := http.NewServeMux()
+	system.HandleFunc("GET /system/functions", g.serveFunctions)
+	system.HandleFunc("GET /system/function/{name}", g.serveFunctionStatus)
+	system.HandleFunc("GET /system/info", g.serveInfo)
+	system.HandleFunc("GET /system/events", g.serveEvents)
+	mux.Handle("/system/", g.requireAdmin(system))
 	mux.HandleFunc("GET /healthz", g.serveHealthz)
 	mux.HandleFunc("GET /openapi.yaml", g.serveOpenAPI)
 	mux.HandleFunc("GET /docs", g.serveDocs)
@@ -164,10 +178,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	srv := &http.Server{
 		Handler:           g.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
 		// No ReadTimeout or WriteTimeout: both would cut long-polls and event
 		// streams (a ReadTimeout even cancels the request context once it
-		// passes). Each proxied call is bounded by UpstreamTimeout instead.
+		// passes). The body has its own deadline (limitBodyRead), lifted once
+		// it has arrived; each proxied call is bounded by UpstreamTimeout.
 		IdleTimeout: 2 * time.Minute,
 		ErrorLog:    slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
@@ -177,6 +192,10 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	var workers sync.WaitGroup
 	for range g.cfg.AsyncWorkers {
 		workers.Go(func() { g.asyncWorker(workerCtx) })
+	}
+	var callbackWorkers sync.WaitGroup
+	for range g.cfg.CallbackWorkers {
+		callbackWorkers.Go(func() { g.callbackWorker(workerCtx) })
 	}
 
 	sourceCtx, stopSource := context.WithCancel(ctx)
@@ -212,10 +231,16 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		srv.Close() // cut the calls still running
 	}
 
-	// No handler enqueues any more, so the workers can drain what is left.
+	// No handler enqueues any more, so the workers can drain what is left,
+	// then the callback workers the answers they left.
 	g.queue.close()
 	drained := make(chan struct{})
-	go func() { workers.Wait(); close(drained) }()
+	go func() {
+		workers.Wait()
+		g.answered.close()
+		callbackWorkers.Wait()
+		close(drained)
+	}()
 	select {
 	case <-drained:
 	case <-shutdownCtx.Done():
@@ -224,6 +249,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if lost := g.queue.lost.Load(); lost > 0 {
 		errs = append(errs, fmt.Errorf("gateway shutdown: %d async calls lost", lost))
+	}
+	if lost := g.answered.lost.Load(); lost > 0 {
+		errs = append(errs, fmt.Errorf("gateway shutdown: %d callbacks not sent", lost))
 	}
 	source.Wait()
 	g.transport.CloseIdleConnections()

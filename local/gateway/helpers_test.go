@@ -18,6 +18,15 @@ import (
 // hang into a failure and says nothing about speed.
 const wait = 30 * time.Second
 
+// testAdminPassword guards the test gateways' /system/* routes.
+const testAdminPassword = "test-admin-password"
+
+// asAdmin gives req the test gateway's admin credentials.
+func asAdmin(req *http.Request) *http.Request {
+	req.SetBasicAuth(DefaultAdminUser, testAdminPassword)
+	return req
+}
+
 // testGateway is a gateway serving on a loopback port for one test.
 type testGateway struct {
 	*Gateway
@@ -28,10 +37,11 @@ type testGateway struct {
 
 // MustStartGateway starts a gateway with cfg on 127.0.0.1:0 and stops it when
 // the test ends. Zero Functions/Upstream get the "echo" and "other" functions
-// and a fresh Upstreams table.
+// and a fresh Upstreams table; a zero AdminPassword gets testAdminPassword.
 func MustStartGateway(tb testing.TB, cfg Config) *testGateway {
 	tb.Helper()
 	ups := &Upstreams{}
+	setDefault(&cfg.AdminPassword, testAdminPassword)
 	if cfg.Functions == nil {
 		cfg.Functions = testFunctions()
 	}

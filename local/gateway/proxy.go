@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,10 +103,13 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.target = target
-	if !bufferBody(r) {
+	if err := bufferBody(r); err != nil {
 		c.status = http.StatusBadRequest
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.status = http.StatusRequestTimeout
+		}
 		setCallHeaders(w.Header(), c)
-		httpError(w, c.status, "Cannot read the request body.")
+		g.bodyReadError(w, err)
 		return
 	}
 
@@ -122,17 +126,17 @@ const maxBufferedBody = 64 << 10
 // transport then sends headers and body in one write; a body it cannot see
 // the end of makes it flush the headers first, one more system call per call
 // (net/http's transferWriter.FlushHeaders). Larger and chunked bodies still
-// stream. It reports false when the caller sent less than it announced.
-func bufferBody(r *http.Request) bool {
+// stream. It fails when the caller sent less than it announced, or too slowly.
+func bufferBody(r *http.Request) error {
 	if r.ContentLength <= 0 || r.ContentLength > maxBufferedBody {
-		return true
+		return nil
 	}
 	body := make([]byte, r.ContentLength)
 	if _, err := io.ReadFull(r.Body, body); err != nil {
-		return false
+		return err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	return true
+	return nil
 }
 
 func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
@@ -223,6 +227,11 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		c.status = http.StatusGatewayTimeout
 		g.log.Warn("function timed out", "function", name, "timeout", g.cfg.UpstreamTimeout, "call_id", c.id)
 		httpError(w, c.status, "Timeout waiting for: %s after %s.", name, g.cfg.UpstreamTimeout)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// A streamed body that did not arrive within ReadBodyTimeout.
+		c.status = http.StatusRequestTimeout
+		w.Header().Set("Connection", "close")
+		httpError(w, c.status, "The request body did not arrive within %s.", g.cfg.ReadBodyTimeout)
 	case r.Context().Err() != nil:
 		// The caller went away; nobody reads an answer.
 		c.status = statusClientClosed

@@ -4,14 +4,16 @@ import (
 	"bufio"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 )
 
 // serveEvents streams the event hub as Server-Sent Events: the retained
 // history first (or only what follows Last-Event-ID on a reconnect), then
 // live events, with a comment line every SSEHeartbeat so idle streams survive
-// proxies. The stream ends when the client leaves, when the hub disconnects a
-// slow client, or at shutdown.
+// proxies. ?userId=<id> limits it to that user's payments (the UI's server
+// asks so for each visitor). The stream ends when the client leaves, when the
+// hub disconnects a slow client, or at shutdown.
 func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	// A server-wide write deadline, if one is ever set, must not end the stream.
@@ -19,7 +21,7 @@ func (g *Gateway) serveEvents(w http.ResponseWriter, r *http.Request) {
 		g.log.Warn("event stream: clear write deadline", "err", err)
 	}
 
-	replay, sub := g.events.subscribe(r.Header.Get("Last-Event-ID"))
+	replay, sub := g.events.subscribe(r.Header.Get("Last-Event-ID"), strings.ToLower(r.URL.Query().Get("userId")))
 	defer g.events.unsubscribe(sub)
 
 	h := w.Header()

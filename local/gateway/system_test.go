@@ -12,7 +12,7 @@ import (
 
 func MustGetJSON(tb testing.TB, url string, v any) {
 	tb.Helper()
-	resp, body := MustDo(tb, MustRequest(tb, http.MethodGet, url, nil))
+	resp, body := MustDo(tb, asAdmin(MustRequest(tb, http.MethodGet, url, nil)))
 	if resp.StatusCode != http.StatusOK {
 		tb.Fatalf("GET %s = %d %q", url, resp.StatusCode, body)
 	}
@@ -75,7 +75,7 @@ func TestSystemFunctions(t *testing.T) {
 		t.Errorf("invocationCount = %v / %v, want 3 / 0", list[0]["invocationCount"], list[1]["invocationCount"])
 	}
 
-	resp, _ := MustDo(t, MustRequest(t, http.MethodGet, tg.URL+"/system/function/nope", nil))
+	resp, _ := MustDo(t, asAdmin(MustRequest(t, http.MethodGet, tg.URL+"/system/function/nope", nil)))
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/system/function/nope = %d, want 404", resp.StatusCode)
 	}
@@ -117,13 +117,14 @@ func TestConfigValidate(t *testing.T) {
 		cfg     Config
 		wantErr string
 	}{
-		{"valid", Config{Functions: fns, Upstream: ups.Lookup}, ""},
-		{"no functions", Config{Upstream: ups.Lookup}, "no functions"},
-		{"no upstream", Config{Functions: fns}, "upstream lookup is nil"},
-		{"duplicate", Config{Functions: []stack.Function{{Name: "a"}, {Name: "a"}}, Upstream: ups.Lookup}, "listed twice"},
-		{"bad name", Config{Functions: []stack.Function{{Name: "a/b"}}, Upstream: ups.Lookup}, "not a path segment"},
-		{"negative workers", Config{Functions: fns, Upstream: ups.Lookup, AsyncWorkers: -1}, "async workers must be positive"},
-		{"negative timeout", Config{Functions: fns, Upstream: ups.Lookup, UpstreamTimeout: -1}, "upstream timeout must be positive"},
+		{"valid", Config{Functions: fns, Upstream: ups.Lookup, AdminPassword: "p"}, ""},
+		{"no functions", Config{Upstream: ups.Lookup, AdminPassword: "p"}, "no functions"},
+		{"no upstream", Config{Functions: fns, AdminPassword: "p"}, "upstream lookup is nil"},
+		{"no admin password", Config{Functions: fns, Upstream: ups.Lookup}, "admin password is empty"},
+		{"duplicate", Config{Functions: []stack.Function{{Name: "a"}, {Name: "a"}}, Upstream: ups.Lookup, AdminPassword: "p"}, "listed twice"},
+		{"bad name", Config{Functions: []stack.Function{{Name: "a/b"}}, Upstream: ups.Lookup, AdminPassword: "p"}, "not a path segment"},
+		{"negative workers", Config{Functions: fns, Upstream: ups.Lookup, AsyncWorkers: -1, AdminPassword: "p"}, "async workers must be positive"},
+		{"negative timeout", Config{Functions: fns, Upstream: ups.Lookup, UpstreamTimeout: -1, AdminPassword: "p"}, "upstream timeout must be positive"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

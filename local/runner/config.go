@@ -43,6 +43,9 @@ type Config struct {
 	UIPort int
 	// GatewayURLForUI is what the UI's server side calls.
 	GatewayURLForUI string
+	// CallbackHosts are the hosts an async call's X-Callback-Url may name
+	// (GATEWAY_CALLBACK_HOSTS, comma-separated); empty means this machine only.
+	CallbackHosts []string
 }
 
 // ConfigFromEnv reads the configuration with its defaults.
@@ -76,6 +79,11 @@ func ConfigFromEnv() (Config, error) {
 	}
 	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
 		c.KafkaBrokers = strings.Split(b, ",")
+	}
+	for _, host := range strings.Split(os.Getenv("GATEWAY_CALLBACK_HOSTS"), ",") {
+		if host = strings.TrimSpace(host); host != "" {
+			c.CallbackHosts = append(c.CallbackHosts, host)
+		}
 	}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")

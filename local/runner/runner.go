@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"handler/function/db"
+	"handler/function/functions/pkg/config"
 	"handler/function/local/connector"
 	"handler/function/local/fnbuild"
 	"handler/function/local/gateway"
@@ -45,6 +46,10 @@ type Stack struct {
 	// APIKey is what create-payment and get-payment require as a bearer token;
 	// it lives in StateDir/secrets/payments-api-key and survives restarts.
 	APIKey string
+	// AdminPassword is the gateway's admin password for /system/* (user
+	// gateway.DefaultAdminUser), in StateDir/secrets/basic-auth-password as
+	// OpenFaaS names the secret.
+	AdminPassword string
 
 	pg        *pgcluster.Cluster
 	kafka     *embeddedKafka
@@ -156,11 +161,15 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		return err
 	}
 	gw, err := gateway.New(gateway.Config{
-		OpenAPI:   openapi,
-		Addr:      s.cfg.GatewayAddr,
-		Functions: s.stack.Sorted(),
-		Upstream:  ups.Lookup,
-		Ready:     func(name string) bool { return s.processes[name] != nil && s.processes[name].Ready() },
+		OpenAPI:       openapi,
+		Addr:          s.cfg.GatewayAddr,
+		Functions:     s.stack.Sorted(),
+		Upstream:      ups.Lookup,
+		Ready:         func(name string) bool { return s.processes[name] != nil && s.processes[name].Ready() },
+		AdminPassword: s.AdminPassword,
+		// The functions' own parser, so the gateway accepts exactly their keys.
+		APIKeys:       config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": secrets})).APIKeys(),
+		CallbackHosts: s.cfg.CallbackHosts,
 	}, s.base)
 	if err != nil {
 		return err
@@ -281,20 +290,26 @@ func (s *Stack) writeSecrets() (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "payments-db-url"), []byte(s.DatabaseURL), 0o600); err != nil {
 		return "", err
 	}
-	key, err := generatedSecret(dir, "payments-api-key", 24)
-	if err != nil {
+	var err error
+	if s.APIKey, err = generatedSecret(dir, "payments-api-key", 24); err != nil {
 		return "", err
 	}
-	s.APIKey = key
 	// Signs and verifies the events between the functions (package eventsig).
 	if _, err := generatedSecret(dir, "payments-event-key", 32); err != nil {
+		return "", err
+	}
+	// The gateway's admin, as OpenFaaS keeps it: user and password secrets.
+	if err := os.WriteFile(filepath.Join(dir, "basic-auth-user"), []byte(gateway.DefaultAdminUser), 0o600); err != nil {
+		return "", err
+	}
+	if s.AdminPassword, err = generatedSecret(dir, "basic-auth-password", 24); err != nil {
 		return "", err
 	}
 	return dir, nil
 }
 
 // generatedSecret returns the secret file dir/name, first writing n random
-// bytes, hex-encoded, into it when it does not exist.
+// bytes, hex-encoded, into it when it does not exist, so it survives restarts.
 func generatedSecret(dir, name string, n int) (string, error) {
 	file := filepath.Join(dir, name)
 	value, err := os.ReadFile(file)

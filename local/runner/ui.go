@@ -12,11 +12,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"handler/function/local/gateway"
 )
 
 // startUI installs, builds (when the sources changed) and starts the Next.js
-// UI on UIPort, pointed at the gateway with the API key, which stays on the
-// UI's server side. It returns once the UI answers its health check; the UI
+// UI on UIPort, pointed at the gateway with the API key and the admin
+// credentials (for the event stream), which stay on the UI's server side. It returns once the UI answers its health check; the UI
 // stops when ctx ends. Once the process has started (started is true), done
 // receives exactly one value: why it exited, or nil after ctx ended.
 func (s *Stack) startUI(ctx context.Context, done chan<- error) (started bool, err error) {
@@ -46,7 +48,8 @@ func (s *Stack) startUI(ctx context.Context, done chan<- error) (started bool, e
 
 	cmd := exec.Command("node", "node_modules/next/dist/bin/next", "start", "-p", fmt.Sprint(s.cfg.UIPort), "-H", "127.0.0.1")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
-	cmd.Env = append(os.Environ(), "NEXT_TELEMETRY_DISABLED=1", "GATEWAY_URL="+s.GatewayURL, "GATEWAY_API_KEY="+s.APIKey)
+	cmd.Env = append(os.Environ(), "NEXT_TELEMETRY_DISABLED=1", "GATEWAY_URL="+s.GatewayURL, "GATEWAY_API_KEY="+s.APIKey,
+		"GATEWAY_ADMIN_USER="+gateway.DefaultAdminUser, "GATEWAY_ADMIN_PASSWORD="+s.AdminPassword)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return false, fmt.Errorf("ui: start: %w", err)

@@ -4,7 +4,7 @@
 //   GATEWAY_URL  a running gateway: build and start only the UI against it
 //   neither      build and start the local stack (go build ./local; NO_UI=1,
 //                free ports, provider delay 0, state in a temporary folder,
-//                the API key the runner made passed to the UI),
+//                the API key and admin password the runner made passed to the UI),
 //                then build the UI into .next-e2e and start it against it
 //
 // Everything started here runs in its own process group and is stopped at
@@ -180,6 +180,7 @@ export default async function setup(project: TestProject) {
   try {
     let gatewayUrl = process.env.GATEWAY_URL?.replace(/\/+$/, "");
     let apiKey = process.env.GATEWAY_API_KEY ?? "";
+    let adminPassword = process.env.GATEWAY_ADMIN_PASSWORD ?? "";
     const stackReady = (async () => {
       if (gatewayUrl) return;
       const ports = await Promise.all(Array.from({ length: 5 }, freePort));
@@ -213,6 +214,8 @@ export default async function setup(project: TestProject) {
         async () => {
           if (!existsSync(keyFile)) return false;
           apiKey = readFileSync(keyFile, "utf8").split("\n")[0]!.trim();
+          // And the gateway's admin password, for the event stream (/system/events).
+          adminPassword = readFileSync(join(dir, "state", "secrets", "basic-auth-password"), "utf8").trim();
           const auth = { headers: { Authorization: `Bearer ${apiKey}` } };
           // The gateway answers 502/503 for a function that is not up yet.
           return (
@@ -242,7 +245,7 @@ export default async function setup(project: TestProject) {
       "next-start",
       process.execPath,
       [join(UI_DIR, "node_modules/next/dist/bin/next"), "start", "-p", String(uiPort), "-H", "127.0.0.1"],
-      { cwd: UI_DIR, env: { ...baseEnv, NEXT_DIST_DIR: distDir, GATEWAY_URL: gatewayUrl, GATEWAY_API_KEY: apiKey }, logDir: dir },
+      { cwd: UI_DIR, env: { ...baseEnv, NEXT_DIST_DIR: distDir, GATEWAY_URL: gatewayUrl, GATEWAY_API_KEY: apiKey, GATEWAY_ADMIN_PASSWORD: adminPassword }, logDir: dir },
     );
     started.push(ui);
     await waitFor("the UI", async () => (await status(`${uiUrl}/`)) === 200, [ui], deadline);

@@ -33,6 +33,12 @@ export interface NewPayment {
   description: string;
 }
 
+/**
+ * The most payment ids one /api/watch request may name: each is one long-poll
+ * at the gateway, and the page asks again for the rest once one settles.
+ */
+export const MAX_WATCHED_IDS = 10;
+
 /** The answer of /api/watch: payments that left pending, and ids that no longer exist. */
 export interface WatchResult {
   payments: Payment[];

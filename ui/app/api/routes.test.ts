@@ -134,12 +134,78 @@ describe("/api/payments/[id]", () => {
   });
 });
 
+/** n distinct payment ids. */
+function ids(n: number, prefix = "0"): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}b6c6f0e-1f57-4b38-9d2b-${String(i).padStart(12, "0")}`);
+}
+
+/** A gateway whose long-polls hang until the test releases them (or the caller leaves). */
+function hangingGateway() {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  vi.stubGlobal(
+    "fetch",
+    vi.fn(async (url: string, init: RequestInit) => {
+      calls.push({ url: new URL(url), method: "GET", headers: init.headers as Record<string, string>, body: undefined });
+      await Promise.race([released, new Promise((_, reject) => init.signal?.addEventListener("abort", () => reject(init.signal!.reason)))]);
+      return Response.json({ paymentId: new URL(url).searchParams.get("id"), state: "pending" });
+    }),
+  );
+  return release;
+}
+
 describe("/api/watch", () => {
-  it("checks the ids", async () => {
+  it("checks the ids, at most ten of them", async () => {
     const { GET } = await import("./watch/route");
     expect((await GET(req("/api/watch?ids="))).status).toBe(400);
     expect((await GET(req("/api/watch?ids=1,2"))).status).toBe(400);
+    expect((await GET(req(`/api/watch?ids=${ids(11).join(",")}`))).status).toBe(400);
     expect(calls).toHaveLength(0);
+  });
+
+  it("lets one visitor keep only two watches open; others still get theirs", async () => {
+    const release = hangingGateway();
+    const { GET } = await import("./watch/route");
+    const open = [GET(req(`/api/watch?ids=${ids(10).join(",")}`)), GET(req(`/api/watch?ids=${ids(10, "1").join(",")}`))];
+    const third = await GET(req(`/api/watch?ids=${PAYMENT}`));
+    expect(third.status).toBe(429);
+    expect(third.headers.get("retry-after")).toBe("5");
+    expect(await third.json()).toMatchObject({ error: { code: "rate_limited" } });
+    expect(calls).toHaveLength(20); // the refused watch asked the gateway nothing
+
+    const other = GET(req(`/api/watch?ids=${PAYMENT}`, { user: "6d1f7a58-3c1e-4e0c-8a57-0f6f2f1f3b11" }));
+    release();
+    expect((await other).status).toBe(200);
+    for (const res of await Promise.all(open)) expect(res.status).toBe(200);
+    // The places are given back once the watches answer.
+    expect((await GET(req(`/api/watch?ids=${PAYMENT}`))).status).toBe(200);
+  });
+
+  it("gives the place back when the browser leaves", async () => {
+    hangingGateway();
+    const { GET } = await import("./watch/route");
+    for (let i = 0; i < 3; i++) {
+      const leave = new AbortController();
+      const watch = GET(new NextRequest(`http://ui.test/api/watch?ids=${PAYMENT}`, { headers: { cookie: `pp_user=${USER}` }, signal: leave.signal }));
+      leave.abort();
+      await watch;
+    }
+    const { watchLimiter } = await import("@/lib/server/limits");
+    expect(watchLimiter().held).toBe(0);
+  });
+
+  it("holds at most WATCH_MAX_LONG_POLLS long-polls for all visitors together", async () => {
+    vi.stubEnv("WATCH_MAX_LONG_POLLS", "15");
+    const release = hangingGateway();
+    const { GET } = await import("./watch/route");
+    const first = GET(req(`/api/watch?ids=${ids(10).join(",")}`));
+    const full = await GET(req(`/api/watch?ids=${ids(6, "1").join(",")}`, { user: "6d1f7a58-3c1e-4e0c-8a57-0f6f2f1f3b11" }));
+    expect(full.status).toBe(503);
+    expect(full.headers.get("retry-after")).toBe("5");
+    const fits = GET(req(`/api/watch?ids=${ids(5, "1").join(",")}`, { user: "6d1f7a58-3c1e-4e0c-8a57-0f6f2f1f3b11" }));
+    release();
+    expect((await first).status).toBe(200);
+    expect((await fits).status).toBe(200);
   });
 
   it("returns the settled payment", async () => {
@@ -152,17 +218,45 @@ describe("/api/watch", () => {
 });
 
 describe("/api/events", () => {
-  it("streams the gateway's events through", async () => {
+  const OTHER = "6d1f7a58-3c1e-4e0c-8a57-0f6f2f1f3b11";
+  const record = (id: string, user: string | null) =>
+    `id: ${id}\nevent: record\ndata: ${JSON.stringify({ key: id, ...(user ? { userId: user } : {}) })}\n\n`;
+
+  it("streams the user's events from the gateway's stream, as its admin", async () => {
+    vi.stubEnv("GATEWAY_API_KEY", "api-key");
+    vi.stubEnv("GATEWAY_ADMIN_PASSWORD", "admin-secret");
     answer = () =>
-      new Response("retry: 2000\n\nevent: record\ndata: {}\n\n", { headers: { "Content-Type": "text/event-stream" } });
+      new Response(`retry: 2000\n: connected\n\n${record("mine-1", USER)}`, { headers: { "Content-Type": "text/event-stream" } });
     const { GET } = await import("./events/route");
     const res = await GET(req("/api/events", { headers: { "last-event-id": "e-5" } }));
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
     expect(res.headers.get("cache-control")).toContain("no-transform");
-    expect(await res.text()).toContain("event: record");
+    expect(await res.text()).toBe(`retry: 2000\n: connected\n\n${record("mine-1", USER)}`);
     expect(calls[0]!.url.pathname).toBe("/system/events");
+    expect(calls[0]!.url.searchParams.get("userId")).toBe(USER);
     expect(calls[0]!.headers["Last-Event-ID"]).toBe("e-5");
+    // Basic auth as the gateway's admin, not the API key.
+    expect(calls[0]!.headers.Authorization).toBe(`Basic ${btoa("admin:admin-secret")}`);
+  });
+
+  it("shows a visitor no one else's events, whatever the gateway sends", async () => {
+    // Split at awkward places, as a network does.
+    const stream = [record("mine-1", USER), record("theirs-1", OTHER), ": ping\n\n", record("nobody-1", null), "data: not json\n\n", record("mine-2", USER.toUpperCase())].join("");
+    const chunks = [stream.slice(0, 17), stream.slice(17, 90), stream.slice(90, 91), stream.slice(91)];
+    answer = () =>
+      new Response(new ReadableStream({ start(c) { for (const chunk of chunks) c.enqueue(new TextEncoder().encode(chunk)); c.close(); } }), {
+        headers: { "Content-Type": "text/event-stream" },
+      });
+    const { GET } = await import("./events/route");
+    const text = await (await GET(req("/api/events"))).text();
+    expect(text).toBe(`${record("mine-1", USER)}: ping\n\n${record("mine-2", USER.toUpperCase())}`);
+  });
+
+  it("needs the user cookie", async () => {
+    const { GET } = await import("./events/route");
+    expect((await GET(req("/api/events", { user: null }))).status).toBe(400);
+    expect(calls).toHaveLength(0);
   });
 
   it("answers 404 where the gateway has no stream, as a real OpenFaaS gateway", async () => {
@@ -192,5 +286,8 @@ describe("/api/user", () => {
     expect(cookie).toContain(`pp_user=${userId}`);
     expect(cookie.toLowerCase()).toContain("httponly");
     expect(cookie.toLowerCase()).toContain("samesite=lax");
+    expect(cookie.toLowerCase()).not.toContain("secure");
+    const behindTLS = POST(req("/api/user", { method: "POST", headers: { "x-forwarded-proto": "https" } }));
+    expect((behindTLS.headers.get("set-cookie") ?? "").toLowerCase()).toContain("secure");
   });
 });

@@ -2,7 +2,7 @@
 // ApiResult, so callers handle a refused payment, an outage and a lost
 // connection in one place; only an abort is thrown.
 
-import type { ApiErrorBody, NewPayment, Payment, WatchResult } from "../types";
+import { MAX_WATCHED_IDS, type ApiErrorBody, type NewPayment, type Payment, type WatchResult } from "../types";
 
 export type ApiError = ApiErrorBody["error"] & {
   status: number;
@@ -66,8 +66,13 @@ export function createPayment(p: NewPayment, idempotencyKey: string, signal?: Ab
   });
 }
 
+/**
+ * watchPayments waits for the first of ids to settle. The server watches at
+ * most MAX_WATCHED_IDS at once, so only the first of them are sent; the next
+ * call, made once one settles, covers the rest.
+ */
 export function watchPayments(ids: string[], waitSeconds: number, signal?: AbortSignal): Promise<ApiResult<WatchResult>> {
-  const query = new URLSearchParams({ ids: ids.join(","), wait: String(waitSeconds) });
+  const query = new URLSearchParams({ ids: ids.slice(0, MAX_WATCHED_IDS).join(","), wait: String(waitSeconds) });
   return request(`/api/watch?${query}`, { signal });
 }
 

@@ -22,6 +22,18 @@ describe("configFromEnv", () => {
     expect(() => configFromEnv({ GATEWAY_URL: "gateway:8080" })).toThrow(/GATEWAY_URL/);
     expect(() => configFromEnv({ GATEWAY_TIMEOUT_MS: "soon" })).toThrow(/GATEWAY_TIMEOUT_MS/);
   });
+
+  it("reads the gateway's admin and the watch limits", () => {
+    expect(configFromEnv({})).toMatchObject({ adminUser: "admin", adminPassword: "", watchesPerVisitor: 2, watchLongPolls: 1000 });
+    expect(configFromEnv({ GATEWAY_ADMIN_PASSWORD: " pw ", WATCHES_PER_VISITOR: "3", WATCH_MAX_LONG_POLLS: "50" })).toMatchObject({
+      adminPassword: "pw",
+      watchesPerVisitor: 3,
+      watchLongPolls: 50,
+    });
+    expect(() => configFromEnv({ WATCHES_PER_VISITOR: "0" })).toThrow(/WATCHES_PER_VISITOR/);
+    // Fewer long-polls than one watch may hold would refuse every full watch.
+    expect(() => configFromEnv({ WATCH_MAX_LONG_POLLS: "9" })).toThrow(/WATCH_MAX_LONG_POLLS/);
+  });
 });
 
 describe("Gateway.call", () => {
@@ -34,6 +46,16 @@ describe("Gateway.call", () => {
     const without = capture(new Response("{}"));
     await new Gateway({ url: "http://gw", apiKey: "", timeoutMs: 1000 }, without.fetchFn).call("/function/x");
     expect(without.calls[0]!.init.headers).not.toHaveProperty("Authorization");
+  });
+
+  it("authenticates admin calls with basic auth, and sends nothing without the admin's password", async () => {
+    const admin = capture(new Response(""));
+    const cfg = { url: "http://gw", apiKey: "api", timeoutMs: 1000, adminUser: "admin", adminPassword: "pw" };
+    await new Gateway(cfg, admin.fetchFn).call("/system/events", { admin: true });
+    expect((admin.calls[0]!.init.headers as Record<string, string>).Authorization).toBe(`Basic ${btoa("admin:pw")}`);
+    const none = capture(new Response(""));
+    await new Gateway({ ...cfg, adminPassword: "" }, none.fetchFn).call("/system/events", { admin: true });
+    expect(none.calls[0]!.init.headers).not.toHaveProperty("Authorization"); // never the API key to /system/
   });
 
   it("turns a call with no answer into GatewayUnreachable", async () => {

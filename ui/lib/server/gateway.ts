@@ -38,6 +38,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Overrides the configured timeout, for long-polls; 0 means none (streams). */
   timeoutMs?: number;
+  /** Authenticate as the gateway's admin (basic auth), for /system/ routes, instead of with the API key. */
+  admin?: boolean;
 }
 
 /** GatewayUnreachable is a call that got no HTTP answer at all. */
@@ -52,16 +54,27 @@ export class GatewayUnreachable extends Error {
   }
 }
 
+/** What a Gateway client needs of the settings; without the admin's it sends no credentials to /system/. */
+export type ClientConfig = Pick<GatewayConfig, "url" | "apiKey" | "timeoutMs"> &
+  Partial<Pick<GatewayConfig, "adminUser" | "adminPassword">>;
+
 export class Gateway {
   constructor(
-    private readonly cfg: GatewayConfig,
+    private readonly cfg: ClientConfig,
     private readonly fetchFn: typeof fetch = (...args) => fetch(...args),
   ) {}
 
   /** call sends one request to the gateway and returns its answer as it is. */
   async call(path: string, opts: CallOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { Accept: "application/json", ...opts.headers };
-    if (this.cfg.apiKey) headers.Authorization = `Bearer ${this.cfg.apiKey}`;
+    if (opts.admin) {
+      // The API key is no credential for the admin routes and never goes there.
+      if (this.cfg.adminPassword) {
+        headers.Authorization = `Basic ${Buffer.from(`${this.cfg.adminUser ?? "admin"}:${this.cfg.adminPassword}`).toString("base64")}`;
+      }
+    } else if (this.cfg.apiKey) {
+      headers.Authorization = `Bearer ${this.cfg.apiKey}`;
+    }
     const timeoutMs = opts.timeoutMs ?? this.cfg.timeoutMs;
     const signals = [opts.signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined].filter(
       (s): s is AbortSignal => s !== undefined,

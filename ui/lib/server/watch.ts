@@ -9,8 +9,6 @@
 import type { ApiErrorBody, Payment, WatchResult } from "../types";
 import { toApiError, type Gateway } from "./gateway";
 
-export const MAX_WATCHED = 50;
-
 export type WatchOutcome =
   | { ok: true; result: WatchResult }
   | { ok: false; status: number; body: ApiErrorBody; retryAfter: string | null; cause?: unknown };

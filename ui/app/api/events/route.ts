@@ -1,14 +1,18 @@
 // GET /api/events: the local gateway's /system/events stream (Server-Sent
-// Events), passed through as it arrives. A real OpenFaaS gateway has no such
-// stream and answers 404; so does this route then, and the page hides its
-// events panel.
+// Events) of this browser's user's payments, passed through as it arrives.
+// A real OpenFaaS gateway has no such stream and answers 404; so does this
+// route then, and the page hides its events panel.
 
 import type { NextRequest } from "next/server";
+import { onlyUser } from "@/lib/server/events";
 import { errorResponse, gateway, unreachableResponse } from "@/lib/server/gateway";
+import { requireUser } from "@/lib/server/request";
 
 export const dynamic = "force-dynamic";
 
 export async function GET(request: NextRequest): Promise<Response> {
+  const user = requireUser(request);
+  if ("response" in user) return user.response;
   const headers: Record<string, string> = { Accept: "text/event-stream" };
   // EventSource sends the last id it saw when it reconnects; the gateway then
   // replays only what followed.
@@ -18,8 +22,15 @@ export async function GET(request: NextRequest): Promise<Response> {
   let upstream: Response;
   try {
     // No timeout: the stream lasts as long as the page; the browser leaving
-    // (request.signal) ends it, and with it the call to the gateway.
-    upstream = await gateway().call("/system/events", { headers, signal: request.signal, timeoutMs: 0 });
+    // (request.signal) ends it, and with it the call to the gateway. The
+    // stream is an admin route of the gateway: the server's credentials, never
+    // the browser's.
+    upstream = await gateway().call(`/system/events?${new URLSearchParams({ userId: user.userId })}`, {
+      headers,
+      signal: request.signal,
+      timeoutMs: 0,
+      admin: true,
+    });
   } catch (err) {
     return unreachableResponse(err);
   }
@@ -31,7 +42,7 @@ export async function GET(request: NextRequest): Promise<Response> {
       "Retry-After": "5",
     });
   }
-  return new Response(upstream.body, {
+  return new Response(onlyUser(upstream.body, user.userId), {
     headers: {
       "Content-Type": "text/event-stream; charset=utf-8",
       // no-transform keeps compression (which would buffer the stream) away.
