@@ -25,7 +25,14 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 // MustStore opens a store on a fresh migrated database.
 func MustStore(tb testing.TB) *postgres.Store {
 	tb.Helper()
-	s, err := postgres.Open(context.Background(), postgres.Config{URL: testenv.MustDatabase(tb)})
+	return MustStoreWith(tb, postgres.Config{})
+}
+
+// MustStoreWith opens a store configured by cfg on a fresh migrated database.
+func MustStoreWith(tb testing.TB, cfg postgres.Config) *postgres.Store {
+	tb.Helper()
+	cfg.URL = testenv.MustDatabase(tb)
+	s, err := postgres.Open(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -34,7 +41,9 @@ func MustStore(tb testing.TB) *postgres.Store {
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Store { return MustStore(t) })
+	storetest.Run(t, func(t *testing.T, now func() time.Time) storetest.Store {
+		return MustStoreWith(t, postgres.Config{Now: now})
+	})
 }
 
 // A long-poll must not miss a result because Postgres restarted while it
