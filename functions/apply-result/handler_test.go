@@ -216,7 +216,7 @@ func TestApplyResultMethodNotAllowed(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	c, err := LoadConfig(config.New(config.Map(map[string]string{"DATABASE_URL": "postgres://x"})))
-	if err != nil || c.DatabaseURL != "postgres://x" {
+	if err != nil || c.Database.URL != "postgres://x" || c.Database.Timeout != config.DefaultDBTimeout {
 		t.Fatalf("%+v, %v", c, err)
 	}
 	if _, err := LoadConfig(config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": t.TempDir()}))); err == nil {

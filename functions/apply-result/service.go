@@ -14,12 +14,12 @@ const name = "apply-result"
 
 // Config is this function's configuration, read once per process.
 type Config struct {
-	DatabaseURL string
+	Database config.Database
 }
 
 // LoadConfig reads the configuration.
 func LoadConfig(env *config.Env) (Config, error) {
-	return Config{DatabaseURL: env.DatabaseURL()}, env.Err()
+	return Config{Database: env.Database()}, env.Err()
 }
 
 type service struct {
@@ -33,7 +33,7 @@ func newService() (*service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s configuration: %w", name, err)
 	}
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.DatabaseURL})
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.Database.URL, Timeout: cfg.Database.Timeout})
 	if err != nil {
 		return nil, err
 	}

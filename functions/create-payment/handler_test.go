@@ -420,7 +420,7 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.DatabaseURL != "postgres://x" || !slices.Equal(c.Brokers, []string{"k:9092"}) || c.PaymentsTopic != "payments" ||
+		if c.Database.URL != "postgres://x" || c.Database.Timeout != config.DefaultDBTimeout || !slices.Equal(c.Brokers, []string{"k:9092"}) || c.PaymentsTopic != "payments" ||
 			c.MaxAmount.String() != "1000000.00" || c.PublishTimeout != 2*time.Second {
 			t.Fatalf("config = %+v", c)
 		}
@@ -440,6 +440,9 @@ func TestLoadConfig(t *testing.T) {
 		"publish timeout garbage": with("PUBLISH_TIMEOUT", "soon"),
 		"no database":             with("DATABASE_URL", ""),
 		"no brokers":              with("KAFKA_BROKERS", ""),
+		"db timeout too long":     with("DB_TIMEOUT", "10s"),
+		// 3 s to store and 8 s to publish do not fit in the template's 10 s.
+		"store and publish too long": with("PUBLISH_TIMEOUT", "8s"),
 	}
 	for name, vars := range bad {
 		t.Run(name, func(t *testing.T) {

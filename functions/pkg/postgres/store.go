@@ -612,17 +612,17 @@ func unavailable(err error) bool {
 	var connectErr *pgconn.ConnectError
 	var pgErr *pgconn.PgError
 	switch {
-	// A cancelled context is a caller that left (a client hung up): not our
-	// failure, and nothing it asked for is half done.
+	// A cancelled context is a caller that left (a client hung up), not a
+	// bug: it is answered as an outage, which nobody hears.
 	case errors.As(err, &connectErr), errors.As(err, &netErr),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), pgconn.SafeToRetry(err):
 		return true
 	case errors.As(err, &pgErr):
+		// 57014 query_canceled: statement_timeout, our deadline kept by the
+		// server; 55P03: lock_timeout; 25P03: idle_in_transaction_session_timeout;
+		// 57P0x: the server is shutting down or starting.
 		switch pgErr.Code {
-		case "57014", // query_canceled: statement_timeout (our deadline, enforced by the server)
-			"55P03", // lock_not_available: lock_timeout
-			"25P03", // idle_in_transaction_session_timeout
-			"57P01", "57P02", "57P03": // the server is shutting down or starting
+		case "57014", "55P03", "25P03", "57P01", "57P02", "57P03":
 			return true
 		}
 		return pgErr.Code[:2] == "08" // connection exception
