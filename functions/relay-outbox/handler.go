@@ -1,9 +1,9 @@
 // relay-outbox publishes events that create-payment stored but could not
 // publish at once (Kafka was down, or the instance stopped between commit and
-// publish). The cron-connector invokes it on a schedule; each invocation drains
-// the outbox for at most RELAY_MAX_DURATION, then removes what is kept only
-// for RETENTION_PERIOD: sent events (they hold account numbers) and
-// idempotency keys. Unsent events are never removed.
+// publish). The cron-connector invokes it on a schedule; each invocation first
+// removes what is kept only for RETENTION_PERIOD, sent events (they hold
+// account numbers) and idempotency keys, then drains the outbox, all within
+// RELAY_MAX_DURATION. Unsent events are never removed.
 package function
 
 import (
@@ -48,6 +48,15 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxDuration)
 	defer cancel()
+	// Retention first, and for a quarter of the run at most: it needs only the
+	// database, so neither Kafka being down nor an event it refuses stops it.
+	events, keys, err := s.expire(ctx, s.cfg.MaxDuration/4)
+	if events+keys > 0 {
+		s.log.Info("retention period passed", "eventsRemoved", events, "keysCleared", keys)
+	}
+	if err != nil {
+		return api.Error(s.log, err)
+	}
 	relay, err := s.relay(ctx)
 	if err != nil {
 		return api.Error(s.log, payment.Unavailable("kafka", err))
@@ -55,13 +64,6 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	n, err := relay.Drain(ctx)
 	if n > 0 {
 		s.log.Info("outbox relayed", "published", n)
-	}
-	if err != nil && ctx.Err() == nil {
-		return api.Error(s.log, err)
-	}
-	events, keys, err := s.expire(ctx)
-	if events+keys > 0 {
-		s.log.Info("retention period passed", "eventsRemoved", events, "keysCleared", keys)
 	}
 	if err != nil && ctx.Err() == nil {
 		return api.Error(s.log, err)

@@ -225,6 +225,39 @@ func TestRelayExpiresWhatIsPastRetention(t *testing.T) {
 	}
 }
 
+// Retention needs only the database: Kafka being down does not stop it.
+func TestRelayExpiresWhileKafkaIsDown(t *testing.T) {
+	st := memory.New()
+	st.Now = func() time.Time { return testNow.Add(-25 * time.Hour) }
+	old := MustFill(t, st, 2)
+	if n := mustPublishAll(t, st); n != 2 {
+		t.Fatalf("published %d", n)
+	}
+	unsent := MustFill(t, st, 1)
+	pub := &functest.Publisher{Err: payment.Unavailable("kafka", errors.New("brokers unreachable"))}
+	resp := post(t, newTestService(st, pub), http.MethodPost)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+	}
+	if removed, _, err := st.Expire(t.Context(), testNow, 100); removed != 0 || err != nil {
+		t.Fatalf("%d of the old sent events %v were left: %v", removed, old, err)
+	}
+	if pending := MustPendingEvents(t, st); !slices.Equal(pending, unsent) {
+		t.Fatalf("outbox holds %v, want the unsent %v", pending, unsent)
+	}
+}
+
+func mustPublishAll(tb testing.TB, st *memory.Store) int {
+	tb.Helper()
+	n, err := st.PublishOutbox(context.Background(), nil, 1000, func(_ context.Context, batch []outbox.Message) []error {
+		return make([]error, len(batch))
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
 func TestRelayExpiryOutageAnswers503(t *testing.T) {
 	st := memory.New()
 	s := newTestService(st, &functest.Publisher{})

@@ -84,15 +84,21 @@ func newService() (*service, error) {
 const expireBatch = 1000
 
 // expire removes, batch by batch, the sent events and idempotency keys older
-// than the retention period, until none are left or ctx ends.
-func (s *service) expire(ctx context.Context) (events, keys int, err error) {
+// than the retention period, until none are left or the budget is spent; what
+// is left waits for the next run. It fails only when the database does.
+func (s *service) expire(ctx context.Context, budget time.Duration) (events, keys int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
 	before := s.now().Add(-s.cfg.Retention)
 	for ctx.Err() == nil {
 		e, k, err := s.store.Expire(ctx, before, expireBatch)
 		events, keys = events+e, keys+k
-		if err != nil || (e < expireBatch && k < expireBatch) {
+		if err != nil && ctx.Err() == nil {
 			return events, keys, err
 		}
+		if e < expireBatch && k < expireBatch {
+			break
+		}
 	}
-	return events, keys, ctx.Err()
+	return events, keys, nil
 }
