@@ -113,10 +113,6 @@ func TestDatabaseDownAnswers503(t *testing.T) {
 	}
 }
 
-// stallBound is how soon a function must answer 503 while Postgres is frozen:
-// DB_TIMEOUT (3 s by default) and some slack, far inside the template's 10 s.
-const stallBound = 6 * time.Second
-
 // A frozen Postgres (every process SIGSTOPped: connections open, nothing
 // answers) gets each create a 503 with Retry-After within seconds, on a
 // pooled connection and on a fresh one, and never a late answer after a
@@ -148,7 +144,7 @@ func TestFrozenDatabaseAnswers503InSeconds(t *testing.T) {
 			s = cold
 		}
 		wg.Go(func() {
-			took[i] = functest.WantUnavailableWithin(t, stallBound, func() handler.Response { return create(s, key) })
+			took[i] = functest.WantUnavailableWithin(t, functest.StallBound, func() handler.Response { return create(s, key) })
 		})
 	}
 	wg.Wait()

@@ -93,6 +93,11 @@ func MustDecodeError(tb testing.TB, resp handler.Response) ErrorBody {
 	return body
 }
 
+// StallBound is how soon a function must answer 503 while Postgres is frozen:
+// DB_TIMEOUT (3 s by default) and some slack, far inside the golang-http
+// template's own 10 s.
+const StallBound = 6 * time.Second
+
 // WantUnavailableWithin calls call and reports an error unless it answers
 // within bound with 503, a Retry-After and an "unavailable" JSON error: what a
 // client or a connector must get from a function whose dependency has
