@@ -186,7 +186,8 @@ func (s *Store) CreatePayment(ctx context.Context, p payment.Payment, idempotenc
 // tell without risking a second payment.
 func maybeStored(err error) error {
 	var e *payment.Error
-	if !errors.As(err, &e) || e.Code != payment.EUNAVAILABLE || pgconn.SafeToRetry(err) {
+	var connectErr *pgconn.ConnectError // no connection: the statement was never sent
+	if !errors.As(err, &e) || e.Code != payment.EUNAVAILABLE || pgconn.SafeToRetry(err) || errors.As(err, &connectErr) {
 		return err
 	}
 	return &payment.Error{Code: payment.EUNAVAILABLE, Err: e.Err,
