@@ -84,7 +84,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// a lock wait fails a little earlier, with its own error; and a session
 	// left idle inside a transaction (its client frozen or cut off, holding
 	// row locks) is ended. Every transaction here lasts at most Timeout, so
-	// twice that is never a live one.
+	// twice that is never a live one. (Behind PgBouncer, list these three in
+	// its ignore_startup_parameters and set them on the database role instead.)
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = milliseconds(cfg.Timeout)
 	pc.ConnConfig.RuntimeParams["lock_timeout"] = milliseconds(cfg.Timeout / 2)
 	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = milliseconds(2 * cfg.Timeout)
