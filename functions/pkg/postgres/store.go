@@ -574,12 +574,14 @@ func (s *Store) Expire(ctx context.Context, before time.Time, limit int) (events
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	batch := &pgx.Batch{}
-	// Both scans walk partial indexes that hold only what may expire (db/migrations).
-	batch.Queue(`DELETE FROM outbox WHERE event_id IN (
-		SELECT event_id FROM outbox WHERE published < $1 ORDER BY published LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
-	batch.Queue(`UPDATE payments SET idempotency_key = NULL WHERE payment_id IN (
+	// Each finds its rows on a partial index that holds only what may expire
+	// (db/migrations), then reaches them by primary key: ARRAY(…) rather than
+	// IN (…), which the planner may turn into a scan of the whole table.
+	batch.Queue(`DELETE FROM outbox WHERE event_id = ANY(ARRAY(
+		SELECT event_id FROM outbox WHERE published < $1 ORDER BY published LIMIT $2 FOR UPDATE SKIP LOCKED))`, before, limit)
+	batch.Queue(`UPDATE payments SET idempotency_key = NULL WHERE payment_id = ANY(ARRAY(
 		SELECT payment_id FROM payments WHERE idempotency_key IS NOT NULL AND created < $1
-		ORDER BY created LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
+		ORDER BY created LIMIT $2 FOR UPDATE SKIP LOCKED))`, before, limit)
 	results := s.pool.SendBatch(ctx, batch)
 	deleted, err := results.Exec()
 	if err == nil {
