@@ -230,7 +230,7 @@ func TestRelayExpiresWhileKafkaIsDown(t *testing.T) {
 	st := memory.New()
 	st.Now = func() time.Time { return testNow.Add(-25 * time.Hour) }
 	old := MustFill(t, st, 2)
-	if n := mustPublishAll(t, st); n != 2 {
+	if n := MustPublishAll(t, st); n != 2 {
 		t.Fatalf("published %d", n)
 	}
 	unsent := MustFill(t, st, 1)
@@ -247,7 +247,8 @@ func TestRelayExpiresWhileKafkaIsDown(t *testing.T) {
 	}
 }
 
-func mustPublishAll(tb testing.TB, st *memory.Store) int {
+// MustPublishAll marks every unsent event of the memory store sent and says how many there were.
+func MustPublishAll(tb testing.TB, st *memory.Store) int {
 	tb.Helper()
 	n, err := st.PublishOutbox(context.Background(), nil, 1000, func(_ context.Context, batch []outbox.Message) []error {
 		return make([]error, len(batch))
