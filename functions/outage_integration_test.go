@@ -28,7 +28,7 @@ func TestUnreachableDependenciesAnswer503(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("postgres: get, list and update", func(t *testing.T) {
-		s, err := postgres.Open(ctx, postgres.Config{URL: deadDB, ConnectTimeout: time.Second})
+		s, err := postgres.Open(ctx, postgres.Config{URL: deadDB, Timeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -259,7 +259,7 @@ func TestApplyResultMethodNotAllowed(t *testing.T) {
 func TestLoadConfig(t *testing.T) {
 	secrets := functest.MustSecretsDir(t)
 	c, err := LoadConfig(config.New(config.Map(map[string]string{"DATABASE_URL": "postgres://x", "OPENFAAS_SECRETS_DIR": secrets})))
-	if err != nil || c.DatabaseURL != "postgres://x" || c.EventKeys.SigningKeyID() != functest.EventKeys.SigningKeyID() {
+	if err != nil || c.Database.URL != "postgres://x" || c.Database.Timeout != config.DefaultDBTimeout || c.EventKeys.SigningKeyID() != functest.EventKeys.SigningKeyID() {
 		t.Fatalf("%+v, %v", c, err)
 	}
 	if _, err := LoadConfig(config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": secrets}))); err == nil {

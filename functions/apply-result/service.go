@@ -16,14 +16,14 @@ const name = "apply-result"
 
 // Config is this function's configuration, read once per process.
 type Config struct {
-	DatabaseURL string
+	Database config.Database
 	// EventKeys verify that a result was signed by process-payment.
 	EventKeys *eventsig.Keys
 }
 
 // LoadConfig reads the configuration.
 func LoadConfig(env *config.Env) (Config, error) {
-	c := Config{DatabaseURL: env.DatabaseURL()}
+	c := Config{Database: env.Database()}
 	keys, err := eventsig.New(env.EventKeys())
 	c.EventKeys = keys
 	return c, errors.Join(env.Err(), err)
@@ -41,7 +41,7 @@ func newService() (*service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s configuration: %w", name, err)
 	}
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.DatabaseURL})
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.Database.URL, Timeout: cfg.Database.Timeout})
 	if err != nil {
 		return nil, err
 	}

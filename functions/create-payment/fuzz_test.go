@@ -1,9 +1,12 @@
 package function
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -41,6 +44,11 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 		if err := r.Validate(max); err != nil {
 			t.Fatalf("accepted an invalid request %+v: %v", r, err)
+		}
+		// Text is stored as sent: U+FFFD only where the client wrote one.
+		sentFFFD := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
+		if !sentFFFD && strings.ContainsRune(r.AccountNumber+r.Description, utf8.RuneError) {
+			t.Fatalf("accepted %q as %+v: a replacement character the client did not send", body, r)
 		}
 	})
 }

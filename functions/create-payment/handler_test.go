@@ -128,6 +128,9 @@ func TestCreateRejectsBadInput(t *testing.T) {
 	rawAmount := func(raw string) string {
 		return `{"userId":"` + testUser + `","accountNumber":"1","amount":` + raw + `,"description":"x"}`
 	}
+	rawAccount := func(raw string) string {
+		return `{"userId":"` + testUser + `","accountNumber":` + raw + `,"amount":1,"description":"x"}`
+	}
 
 	tests := []struct {
 		name       string
@@ -174,6 +177,15 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		{name: "NUL in description", body: set("description", "rent\x00"), wantStatus: 400, wantCode: "invalid_request", wantField: "description"},
 		{name: "invalid UTF-8 in description", body: `{"userId":"` + testUser + `","accountNumber":"1","amount":1,"description":"` + "\xff" + `"}`,
 			wantStatus: 400, wantCode: "invalid_request"},
+		{name: "lone high surrogate in description", body: strings.Replace(validBody, `"Rent"`, `"Rent \ud800"`, 1),
+			wantStatus: 400, wantCode: "invalid_request", wantField: "description"},
+		{name: "lone low surrogate in accountNumber", body: rawAccount(`"\uDC00 1"`), wantStatus: 400, wantCode: "invalid_request", wantField: "accountNumber"},
+		{name: "surrogates in the wrong order", body: rawAccount(`"\udc00\ud800"`), wantStatus: 400, wantCode: "invalid_request", wantField: "accountNumber"},
+		{name: "high surrogate before a letter", body: rawAccount(`"\ud800\u0041"`), wantStatus: 400, wantCode: "invalid_request", wantField: "accountNumber"},
+		{name: "two high surrogates", body: rawAccount(`"\ud83d\ud83d"`), wantStatus: 400, wantCode: "invalid_request", wantField: "accountNumber"},
+		{name: "high surrogate ends the text", body: rawAccount(`"1\ud83d"`), wantStatus: 400, wantCode: "invalid_request", wantField: "accountNumber"},
+		{name: "lone surrogate in userId", body: `{"userId":"\ud800","accountNumber":"1","amount":1,"description":"x"}`,
+			wantStatus: 400, wantCode: "invalid_request", wantField: "userId"},
 		{name: "description too long", body: set("description", strings.Repeat("x", 501)), wantStatus: 400, wantCode: "invalid_request", wantField: "description"},
 		{name: "zero amount", body: rawAmount(`0`), wantStatus: 400, wantCode: "invalid_request", wantField: "amount"},
 		{name: "zero amount string", body: rawAmount(`"0.00"`), wantStatus: 400, wantCode: "invalid_request", wantField: "amount"},
@@ -294,6 +306,25 @@ func TestCreateAcceptsValidInput(t *testing.T) {
 				t.Fatalf("amount = %v, want %q", got["amount"], tt.wantAmount)
 			}
 		})
+	}
+}
+
+// Escapes that are characters are stored as those characters: a surrogate
+// pair is one, and an escaped backslash before "ud800" is text, not an escape.
+func TestCreateStoresEscapedCharacters(t *testing.T) {
+	for escaped, want := range map[string]string{
+		`\ud83d\ude00 rent`: "😀 rent",
+		`\uD83D\uDE00`:      "😀",
+		`\\ud800`:           `\ud800`,
+		`\\\ud83d\ude00`:    `\😀`,
+		`\u00e9t\u00e9`:     "été",
+	} {
+		f := newFixture(t)
+		resp := f.post(t, strings.Replace(validBody, `"Rent"`, `"`+escaped+`"`, 1), nil)
+		var got payment.Payment
+		if err := json.Unmarshal(resp.Body, &got); resp.StatusCode != http.StatusCreated || err != nil || got.Description != want {
+			t.Fatalf("%s: %d %s, want description %q", escaped, resp.StatusCode, resp.Body, want)
+		}
 	}
 }
 
@@ -448,7 +479,7 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.DatabaseURL != "postgres://x" || !slices.Equal(c.Brokers, []string{"k:9092"}) || c.PaymentsTopic != "payments" ||
+		if c.Database.URL != "postgres://x" || c.Database.Timeout != config.DefaultDBTimeout || !slices.Equal(c.Brokers, []string{"k:9092"}) || c.PaymentsTopic != "payments" ||
 			c.MaxAmount.String() != "1000000.00" || c.PublishTimeout != 2*time.Second || c.EventKeys.SigningKeyID() != functest.EventKeys.SigningKeyID() {
 			t.Fatalf("config = %+v", c)
 		}
@@ -469,6 +500,9 @@ func TestLoadConfig(t *testing.T) {
 		"no database":             with("DATABASE_URL", ""),
 		"no brokers":              with("KAFKA_BROKERS", ""),
 		"no event key":            with("OPENFAAS_SECRETS_DIR", t.TempDir()),
+		"db timeout too long":     with("DB_TIMEOUT", "10s"),
+		// 3 s to store and 8 s to publish do not fit in the template's 10 s.
+		"store and publish too long": with("PUBLISH_TIMEOUT", "8s"),
 	}
 	for name, vars := range bad {
 		t.Run(name, func(t *testing.T) {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -115,8 +117,9 @@ func decodeRequest(req handler.Request, max payment.Amount) (payment.Request, st
 // alone would also take "USERID" for userId, and the last of duplicate keys.
 var knownFields = map[string]bool{"userId": true, "accountNumber": true, "amount": true, "description": true}
 
-// checkKeys refuses unknown (case included) and repeated top-level keys. A body
-// that is not a JSON object is left to the decoder, which explains better.
+// checkKeys refuses unknown (case included) and repeated top-level keys, and
+// values with a lone surrogate escape. A body that is not a JSON object is
+// left to the decoder, which explains better.
 func checkKeys(raw []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -137,9 +140,12 @@ func checkKeys(raw []byte) error {
 			fields[key] = "is given more than once"
 		}
 		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
 			return nil
+		}
+		if _, bad := fields[key]; !bad && hasLoneSurrogate(value) {
+			fields[key] = `must not contain a lone UTF-16 surrogate escape such as \ud800: it is not a character`
 		}
 	}
 	return payment.InvalidFields(fields)
@@ -170,4 +176,39 @@ func jsonKind(field string) string {
 		return "number or a numeric string"
 	}
 	return "string"
+}
+
+// hasLoneSurrogate reports whether JSON text holds a \u escape of a UTF-16
+// surrogate (U+D800 to U+DFFF) that is not a high one followed at once by a
+// low one. Such an escape is not a character: encoding/json would silently
+// store U+FFFD, text the client never sent.
+func hasLoneSurrogate(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++ // the escaped byte: a backslash escaping a backslash is skipped whole
+		r, ok := escapedRune(raw, i)
+		switch {
+		case !ok || !utf16.IsSurrogate(r):
+		case r >= 0xdc00: // a low surrogate with no high one before it
+			return true
+		default: // a high surrogate: a low one must follow
+			low, ok := escapedRune(raw, i+6)
+			if !ok || raw[i+5] != '\\' || low < 0xdc00 || low > 0xdfff {
+				return true
+			}
+			i += 10 // the rest of the pair
+		}
+	}
+	return false
+}
+
+// escapedRune reads the four hex digits of a \u escape whose u is at raw[i].
+func escapedRune(raw []byte, i int) (rune, bool) {
+	if i+4 >= len(raw) || raw[i] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw[i+1:i+5]), 16, 16)
+	return rune(n), err == nil
 }

@@ -26,7 +26,7 @@ const name = "create-payment"
 
 // Config is this function's configuration, read once per process.
 type Config struct {
-	DatabaseURL    string
+	Database       config.Database
 	Brokers        []string
 	PaymentsTopic  string
 	MaxAmount      payment.Amount
@@ -41,19 +41,23 @@ type Config struct {
 	MaxInFlight int
 	// EventKeys sign the "created" events, so process-payment knows them for ours.
 	EventKeys *eventsig.Keys
+	// FunctionTimeout is the platform's bound on one call (0: none); a create
+	// waits at most Database.Timeout to store, then PublishTimeout to publish.
+	FunctionTimeout time.Duration
 }
 
 // LoadConfig reads the configuration and applies defaults.
 func LoadConfig(env *config.Env) (Config, error) {
 	c := Config{
-		DatabaseURL:    env.DatabaseURL(),
-		Brokers:        env.Brokers(),
-		PaymentsTopic:  env.String("PAYMENTS_TOPIC", events.PaymentsTopic),
-		PublishTimeout: env.Duration("PUBLISH_TIMEOUT", 2*time.Second),
-		APIKeys:        env.APIKeys(),
-		RatePerUser:    env.Float("RATE_LIMIT_PER_USER", 10),
-		RateBurst:      env.Int("RATE_LIMIT_BURST", 20),
-		MaxInFlight:    env.Int("MAX_IN_FLIGHT", 128),
+		Database:        env.Database(),
+		Brokers:         env.Brokers(),
+		PaymentsTopic:   env.String("PAYMENTS_TOPIC", events.PaymentsTopic),
+		PublishTimeout:  env.Duration("PUBLISH_TIMEOUT", 2*time.Second),
+		APIKeys:         env.APIKeys(),
+		RatePerUser:     env.Float("RATE_LIMIT_PER_USER", 10),
+		RateBurst:       env.Int("RATE_LIMIT_BURST", 20),
+		MaxInFlight:     env.Int("MAX_IN_FLIGHT", 128),
+		FunctionTimeout: env.FunctionTimeout(),
 	}
 	max, err := payment.ParseAmount(env.String("PAYMENT_MAX_AMOUNT", "1000000.00"))
 	c.MaxAmount = max
@@ -75,6 +79,10 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 0 {
 		return errors.New("MAX_IN_FLIGHT must not be negative")
+	}
+	if c.FunctionTimeout > 0 && c.Database.Timeout+c.PublishTimeout >= c.FunctionTimeout {
+		return fmt.Errorf("DB_TIMEOUT %s plus PUBLISH_TIMEOUT %s must be shorter than the function's timeout %s (exec_timeout, write_timeout)",
+			c.Database.Timeout, c.PublishTimeout, c.FunctionTimeout)
 	}
 	return nil
 }
@@ -107,7 +115,7 @@ func newService() (*service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s configuration: %w", name, err)
 	}
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.DatabaseURL})
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.Database.URL, Timeout: cfg.Database.Timeout})
 	if err != nil {
 		return nil, err
 	}

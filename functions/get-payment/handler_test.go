@@ -367,7 +367,7 @@ func TestGetMethods(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	c, err := LoadConfig(config.New(config.Map(map[string]string{"DATABASE_URL": "postgres://x"})))
-	if err != nil || c.MaxWait != 30*time.Second || c.DatabaseURL != "postgres://x" {
+	if err != nil || c.MaxWait != 30*time.Second || c.Database.URL != "postgres://x" || c.Database.Timeout != config.DefaultDBTimeout {
 		t.Fatalf("defaults: %+v, %v", c, err)
 	}
 	c, err = LoadConfig(config.New(config.Map(map[string]string{"DATABASE_URL": "postgres://x", "LONG_POLL_MAX_WAIT": "10"})))

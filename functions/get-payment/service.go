@@ -16,7 +16,7 @@ const name = "get-payment"
 
 // Config is this function's configuration, read once per process.
 type Config struct {
-	DatabaseURL string
+	Database config.Database
 	// MaxWait caps ?wait=; the function's timeouts in stack.yml must exceed it.
 	MaxWait time.Duration
 	// MaxWaiters bounds the long-polls waiting at once on this instance.
@@ -28,10 +28,10 @@ type Config struct {
 // LoadConfig reads the configuration and applies defaults.
 func LoadConfig(env *config.Env) (Config, error) {
 	c := Config{
-		DatabaseURL: env.DatabaseURL(),
-		MaxWait:     env.Duration("LONG_POLL_MAX_WAIT", 30*time.Second),
-		MaxWaiters:  env.Int("LONG_POLL_MAX_WAITERS", 2000),
-		APIKeys:     env.APIKeys(),
+		Database:   env.Database(),
+		MaxWait:    env.Duration("LONG_POLL_MAX_WAIT", 30*time.Second),
+		MaxWaiters: env.Int("LONG_POLL_MAX_WAITERS", 2000),
+		APIKeys:    env.APIKeys(),
 	}
 	return c, errors.Join(env.Err(), c.Validate())
 }
@@ -60,7 +60,7 @@ func newService() (*service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s configuration: %w", name, err)
 	}
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.DatabaseURL})
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.Database.URL, Timeout: cfg.Database.Timeout})
 	if err != nil {
 		return nil, err
 	}

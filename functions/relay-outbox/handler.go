@@ -1,12 +1,15 @@
 // relay-outbox publishes events that create-payment stored but could not
 // publish at once (Kafka was down, or the instance stopped between commit and
-// publish). The cron-connector invokes it on a schedule; each invocation drains
-// the outbox for at most RELAY_MAX_DURATION.
+// publish). The cron-connector invokes it on a schedule; each invocation first
+// removes what is kept only for RETENTION_PERIOD, sent events (they hold
+// account numbers) and idempotency keys, then drains the outbox, all within
+// RELAY_MAX_DURATION. Unsent events are never removed.
 package function
 
 import (
 	"context"
 	"net/http"
+	"time"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -20,6 +23,11 @@ type drainer interface {
 	Drain(ctx context.Context) (int, error)
 }
 
+// expirer removes up to limit sent events and idempotency keys older than before.
+type expirer interface {
+	Expire(ctx context.Context, before time.Time, limit int) (events, keys int, err error)
+}
+
 var deps = lazy.New(newService)
 
 // Handle is the OpenFaaS entry point.
@@ -28,7 +36,9 @@ func Handle(req handler.Request) (handler.Response, error) {
 }
 
 type report struct {
-	Published int `json:"published"`
+	Published     int `json:"published"`
+	ExpiredEvents int `json:"expiredEvents"`
+	ExpiredKeys   int `json:"expiredKeys"`
 }
 
 func (s *service) handle(ctx context.Context, req handler.Request) handler.Response {
@@ -38,6 +48,15 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxDuration)
 	defer cancel()
+	// Retention first, and for a quarter of the run at most: it needs only the
+	// database, so neither Kafka being down nor an event it refuses stops it.
+	events, keys, err := s.expire(ctx, s.cfg.MaxDuration/4)
+	if events+keys > 0 {
+		s.log.Info("retention period passed", "eventsRemoved", events, "keysCleared", keys)
+	}
+	if err != nil {
+		return api.Error(s.log, err)
+	}
 	relay, err := s.relay(ctx)
 	if err != nil {
 		return api.Error(s.log, payment.Unavailable("kafka", err))
@@ -49,5 +68,5 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if err != nil && ctx.Err() == nil {
 		return api.Error(s.log, err)
 	}
-	return api.JSON(http.StatusOK, report{Published: n})
+	return api.JSON(http.StatusOK, report{Published: n, ExpiredEvents: events, ExpiredKeys: keys})
 }

@@ -282,6 +282,82 @@ func TestLocalStack(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	})
+
+	t.Run("postgres frozen: 503 with Retry-After through the gateway within seconds, nothing lost or doubled", func(t *testing.T) {
+		user := uuid.New()
+		body := fmt.Sprintf(`{"userId":%q,"accountNumber":"40817810099910004312","amount":"10.00","description":"frozen"}`, user)
+		create := func(key string) (*http.Response, []byte, time.Duration) {
+			return f.timedCall(t, http.MethodPost, "/function/create-payment", body, key)
+		}
+		thaw := testenv.MustFreezePostgres(t)
+		type answer struct {
+			name string
+			resp *http.Response
+			body []byte
+			took time.Duration
+		}
+		answers := make(chan answer, 4)
+		var wg sync.WaitGroup
+		for i := range 3 {
+			wg.Go(func() {
+				resp, msg, took := create(fmt.Sprint("frozen-", i))
+				answers <- answer{fmt.Sprint("create ", i), resp, msg, took}
+			})
+		}
+		wg.Go(func() {
+			resp, msg, took := f.timedCall(t, http.MethodGet, "/function/get-payment?userId="+user.String(), "", "")
+			answers <- answer{"list", resp, msg, took}
+		})
+		wg.Wait()
+		thaw()
+		close(answers)
+		for a := range answers {
+			t.Logf("%s: %d after %s", a.name, a.resp.StatusCode, a.took)
+			if a.resp.StatusCode != http.StatusServiceUnavailable || a.resp.Header.Get("Retry-After") == "" || a.took > 6*time.Second {
+				t.Errorf("%s: %d Retry-After %q after %s, want 503 with Retry-After within 6 s: %s",
+					a.name, a.resp.StatusCode, a.resp.Header.Get("Retry-After"), a.took, a.body)
+			}
+		}
+		if t.Failed() {
+			return
+		}
+		// The client retries with its keys: one payment each, processed once.
+		for i := range 3 {
+			if resp, msg, _ := create(fmt.Sprint("frozen-", i)); resp.StatusCode != http.StatusCreated {
+				t.Fatalf("retry %d after the thaw: %d %s", i, resp.StatusCode, msg)
+			}
+		}
+		f.waitFinal(t, []uuid.UUID{user}, 3)
+		f.assertAppliedOnce(t, []uuid.UUID{user})
+	})
+}
+
+// timedCall sends one request through the gateway with the API key (and an
+// Idempotency-Key when given), and says how long the answer took.
+func (f *fixture) timedCall(t *testing.T, method, path, body, idempotencyKey string) (*http.Response, []byte, time.Duration) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.stack.GatewayURL+path, strings.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return &http.Response{}, nil, 0
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+f.stack.APIKey)
+	if idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", idempotencyKey)
+	}
+	start := time.Now()
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		t.Error(err)
+		return &http.Response{}, nil, time.Since(start)
+	}
+	defer resp.Body.Close()
+	msg, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Error(err)
+	}
+	return resp, msg, time.Since(start)
 }
 
 // call sends one request through the gateway, with the API key when given.

@@ -5,13 +5,18 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,4 +139,81 @@ func MustFreePort(tb testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// MustFreezePostgres stalls the package's Postgres cluster as a hung server or
+// a network that drops every packet would: SIGSTOP to the postmaster, then to
+// every process it started. Open connections stay open and new ones are
+// accepted by the kernel, but nothing answers. It returns thaw (SIGCONT),
+// which the test's cleanup also runs, so a failing test never leaves the
+// cluster frozen.
+func MustFreezePostgres(tb testing.TB) (thaw func()) {
+	tb.Helper()
+	MustPostgres(tb)
+	mu.Lock()
+	pidFile := filepath.Join(dir, "data", "postmaster.pid")
+	mu.Unlock()
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		tb.Fatalf("postmaster pid: %v", err)
+	}
+	first, _, _ := strings.Cut(string(raw), "\n")
+	postmaster, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		tb.Fatalf("postmaster.pid: %v", err)
+	}
+	var stopped []int
+	var once sync.Once
+	thaw = func() {
+		once.Do(func() {
+			for _, pid := range stopped {
+				if err := syscall.Kill(pid, syscall.SIGCONT); err != nil && !errors.Is(err, syscall.ESRCH) {
+					tb.Errorf("thaw postgres process %d: %v", pid, err)
+				}
+			}
+		})
+	}
+	tb.Cleanup(thaw)
+	// The postmaster first, so that it starts no process after the children are listed.
+	if err := syscall.Kill(postmaster, syscall.SIGSTOP); err != nil {
+		tb.Fatalf("freeze the postmaster: %v", err)
+	}
+	stopped = append(stopped, postmaster)
+	children, err := childrenOf(postmaster)
+	if err != nil {
+		tb.Fatalf("list postgres processes: %v", err)
+	}
+	for _, pid := range children {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
+			tb.Fatalf("freeze postgres process %d: %v", pid, err)
+		}
+		stopped = append(stopped, pid)
+	}
+	return thaw
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, entry := range entries {
+		child, err := strconv.Atoi(entry.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", entry.Name(), "stat"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid …; comm may hold spaces and parentheses.
+		_, rest, ok := strings.Cut(string(stat[bytes.LastIndexByte(stat, ')')+1:]), " ")
+		fields := strings.Fields(rest)
+		if ok && len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out, nil
 }

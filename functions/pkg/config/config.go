@@ -165,6 +165,61 @@ func (e *Env) DatabaseURL() string {
 	return v
 }
 
+// DefaultDBTimeout bounds a database call when DB_TIMEOUT is unset: far above
+// what a healthy call takes (milliseconds), far below the function's timeout.
+const DefaultDBTimeout = 3 * time.Second
+
+// DefaultFunctionTimeout is the golang-http template's read and write timeout
+// and the watchdog's exec_timeout when stack.yml sets none.
+const DefaultFunctionTimeout = 10 * time.Second
+
+// Database says where Postgres is and how long a function waits for it.
+type Database struct {
+	URL string
+	// Timeout bounds every database call, connecting and waiting for a pooled
+	// connection included, so that a stalled database answers 503 in seconds
+	// rather than the platform cutting the call after the work was done.
+	Timeout time.Duration
+}
+
+// Database reads DATABASE_URL (or the secret payments-db-url) and DB_TIMEOUT,
+// which must be shorter than the function's own timeout (FunctionTimeout).
+func (e *Env) Database() Database {
+	d := Database{URL: e.DatabaseURL(), Timeout: e.Duration("DB_TIMEOUT", DefaultDBTimeout)}
+	if err := d.Validate(e.FunctionTimeout()); err != nil {
+		e.errs = append(e.errs, err)
+	}
+	return d
+}
+
+// Validate checks that a database call ends within budget, the time the
+// platform gives one invocation (0: unbounded).
+func (d Database) Validate(budget time.Duration) error {
+	// Postgres's statement_timeout counts whole milliseconds; 0 would turn it off.
+	if d.Timeout < 100*time.Millisecond {
+		return fmt.Errorf("DB_TIMEOUT %s must be at least 100ms", d.Timeout)
+	}
+	if budget > 0 && d.Timeout >= budget {
+		return fmt.Errorf("DB_TIMEOUT %s must be shorter than the function's timeout %s (exec_timeout, write_timeout)", d.Timeout, budget)
+	}
+	return nil
+}
+
+// FunctionTimeout is how long the platform lets one invocation run: the
+// shorter of exec_timeout (the watchdog's) and write_timeout (the template's
+// HTTP server's), each DefaultFunctionTimeout when unset, as stack.yml's
+// environment sets them for both. A value of 0 or less sets no bound; 0 is
+// returned when neither does.
+func (e *Env) FunctionTimeout() time.Duration {
+	var budget time.Duration
+	for _, name := range []string{"exec_timeout", "write_timeout"} {
+		if d := e.Duration(name, DefaultFunctionTimeout); d > 0 && (budget == 0 || d < budget) {
+			budget = d
+		}
+	}
+	return budget
+}
+
 // Brokers is the Kafka bootstrap list, KAFKA_BROKERS. It is required.
 func (e *Env) Brokers() []string {
 	brokers := e.List("KAFKA_BROKERS")

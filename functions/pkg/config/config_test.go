@@ -291,3 +291,39 @@ func TestKeyLists(t *testing.T) {
 		t.Fatalf("EventKeys without the secret = %q, %v", got, none.Err())
 	}
 }
+
+func TestDatabase(t *testing.T) {
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		want    time.Duration
+		wantErr string
+	}{
+		{name: "default", want: config.DefaultDBTimeout},
+		{name: "set", vars: map[string]string{"DB_TIMEOUT": "1500ms"}, want: 1500 * time.Millisecond},
+		{name: "seconds as the watchdog writes them", vars: map[string]string{"DB_TIMEOUT": "2"}, want: 2 * time.Second},
+		{name: "within stack.yml's timeouts", vars: map[string]string{"DB_TIMEOUT": "12s", "exec_timeout": "15s", "write_timeout": "15s"}, want: 12 * time.Second},
+		{name: "not below the template's default", vars: map[string]string{"DB_TIMEOUT": "10s"}, want: 10 * time.Second, wantErr: "shorter than the function's timeout 10s"},
+		{name: "the shorter of exec and write timeout", vars: map[string]string{"DB_TIMEOUT": "5s", "exec_timeout": "30s", "write_timeout": "4s"}, want: 5 * time.Second, wantErr: "timeout 4s"},
+		{name: "0 sets no bound", vars: map[string]string{"DB_TIMEOUT": "1m", "exec_timeout": "0", "write_timeout": "0"}, want: time.Minute},
+		{name: "too short for statement_timeout", vars: map[string]string{"DB_TIMEOUT": "10ms"}, want: 10 * time.Millisecond, wantErr: "at least 100ms"},
+		{name: "not a duration", vars: map[string]string{"DB_TIMEOUT": "soon"}, want: config.DefaultDBTimeout, wantErr: "DB_TIMEOUT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vars := map[string]string{"DATABASE_URL": "postgres://db"}
+			for k, v := range tt.vars {
+				vars[k] = v
+			}
+			env := config.New(config.Map(vars))
+			got := env.Database()
+			if got.URL != "postgres://db" || got.Timeout != tt.want {
+				t.Errorf("Database() = %+v, want timeout %s", got, tt.want)
+			}
+			err := env.Err()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Err() = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -120,3 +120,35 @@ func MustDecodeError(tb testing.TB, resp handler.Response) ErrorBody {
 	}
 	return body
 }
+
+// StallBound is how soon a function must answer 503 while Postgres is frozen:
+// DB_TIMEOUT (3 s by default) and some slack, far inside the golang-http
+// template's own 10 s.
+const StallBound = 6 * time.Second
+
+// WantUnavailableWithin calls call and reports an error unless it answers
+// within bound with 503, a Retry-After and an "unavailable" JSON error: what a
+// client or a connector must get from a function whose dependency has
+// stalled. It returns how long the answer took. Safe in any goroutine (it
+// never stops the test), and it does not wait past bound for an answer that
+// does not come: the call is left to finish on its own.
+func WantUnavailableWithin(tb testing.TB, bound time.Duration, call func() handler.Response) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	answer := make(chan handler.Response, 1)
+	go func() { answer <- call() }()
+	var resp handler.Response
+	select {
+	case resp = <-answer:
+	case <-time.After(bound):
+		tb.Errorf("no answer within %s, want 503 unavailable with Retry-After", bound)
+		return bound
+	}
+	took := time.Since(start)
+	var body ErrorBody
+	if err := json.Unmarshal(resp.Body, &body); err != nil || resp.StatusCode != http.StatusServiceUnavailable ||
+		body.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
+		tb.Errorf("after %s: %d %v %s, want 503 unavailable with Retry-After", took, resp.StatusCode, resp.Header, resp.Body)
+	}
+	return took
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -23,7 +24,7 @@ type record struct {
 
 type entry struct {
 	msg       outbox.Message
-	published bool
+	published *time.Time
 	locked    bool
 }
 
@@ -35,6 +36,8 @@ type Store struct {
 	subs     map[uuid.UUID]map[chan struct{}]struct{}
 	// Fail, when set, is returned by every call: a database outage.
 	Fail error
+	// Now stamps events as published (see Expire); time.Now when nil.
+	Now func() time.Time
 }
 
 // New returns an empty store.
@@ -162,7 +165,7 @@ func (s *Store) PublishOutbox(ctx context.Context, ids []string, limit int, publ
 		if len(taken) == limit {
 			break
 		}
-		if e.published || e.locked || (ids != nil && !slices.Contains(ids, e.msg.Event.ID())) {
+		if e.published != nil || e.locked || (ids != nil && !slices.Contains(ids, e.msg.Event.ID())) {
 			continue
 		}
 		e.locked = true
@@ -180,6 +183,10 @@ func (s *Store) PublishOutbox(ctx context.Context, ids []string, limit int, publ
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
 	sent := 0
 	var failed []error
 	for i, e := range taken {
@@ -188,8 +195,32 @@ func (s *Store) PublishOutbox(ctx context.Context, ids []string, limit int, publ
 			failed = append(failed, errs[i])
 			continue
 		}
-		e.published = true
+		e.published = &now
 		sent++
 	}
 	return sent, errors.Join(failed...)
+}
+
+// Expire deletes up to limit events published before before and clears up to
+// limit idempotency keys of payments created before before.
+func (s *Store) Expire(_ context.Context, before time.Time, limit int) (events, keys int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Fail != nil {
+		return 0, 0, s.Fail
+	}
+	s.outbox = slices.DeleteFunc(s.outbox, func(e *entry) bool {
+		expired := events < limit && e.published != nil && e.published.Before(before)
+		if expired {
+			events++
+		}
+		return expired
+	})
+	for _, r := range s.payments {
+		if keys < limit && r.key != "" && r.payment.Created.Before(before) {
+			r.key = ""
+			keys++
+		}
+	}
+	return events, keys, nil
 }

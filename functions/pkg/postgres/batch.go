@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -13,6 +14,8 @@ import (
 // many calls, which is what lets Postgres keep up. It is Postgres's own group
 // commit, done where the transactions are made.
 type batcher[Req, Res any] struct {
+	// op names the calls in errors ("get payment").
+	op string
 	// max bounds one batch.
 	max int
 	// run performs a batch: it sets res or err of every call, and must not
@@ -33,11 +36,20 @@ type call[Req, Res any] struct {
 	done chan struct{}
 }
 
-// do queues req and returns its result once its batch has run. A caller whose
-// context ends before its batch starts gets the context's error and is left
-// out of the batch; once the batch has started the caller waits for its real
-// outcome, so an error always means nothing was done for it. The batch's own
-// context ends only when every caller's has.
+// do queues req and returns its result once its batch has run, or an
+// EUNAVAILABLE error as soon as ctx ends, whichever comes first: a caller
+// never waits past its deadline, for a running batch (a stalled database)
+// or for its own.
+//
+// A caller that leaves before its batch starts is left out of it: nothing is
+// done for it. A caller that leaves while its batch runs does not know the
+// outcome: the batch goes on for its other callers and may commit the
+// leaver's part too. That is safe because each kind of call here may be
+// retried: a read changes nothing, a result applied twice is refused as
+// already applied (UpdatePayment's fn must be pure), and an event published
+// twice is what at-least-once delivery allows. A kind of call whose retry
+// could do the work twice must not be batched. The batch's own context
+// ends only when every caller's has.
 func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	c := &call[Req, Res]{ctx: ctx, req: req, done: make(chan struct{})}
 	b.mu.Lock()
@@ -47,8 +59,20 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 		go b.loop()
 	}
 	b.mu.Unlock()
-	<-c.done
-	return c.res, c.err
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+	}
+	select {
+	case <-c.done: // finished as the deadline passed: the real outcome wins
+		return c.res, c.err
+	default:
+	}
+	// c stays queued or in its batch; the batch skips or finishes it, and
+	// nobody reads its result.
+	var zero Res
+	return zero, classify(b.op, fmt.Errorf("no answer from the database in time: %w", ctx.Err()))
 }
 
 // loop runs batches until the queue is empty.
@@ -72,8 +96,7 @@ func (b *batcher[Req, Res]) loop() {
 func (b *batcher[Req, Res]) runBatch(batch []*call[Req, Res]) {
 	live := batch[:0:0]
 	for _, c := range batch {
-		if err := c.ctx.Err(); err != nil {
-			c.err = err
+		if c.ctx.Err() != nil { // its caller has left
 			close(c.done)
 			continue
 		}

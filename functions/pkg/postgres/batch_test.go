@@ -2,9 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
+
+	"handler/function/functions/pkg/payment"
 )
 
 // A batcher that doubles numbers and records the size of every batch.
@@ -95,9 +98,19 @@ func TestBatcherLeavesOutCallsWhoseContextEndedWhileQueued(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
+	// It answers while the running batch still holds the batcher.
+	if err := <-done; !errors.Is(err, context.Canceled) || payment.ErrorCode(err) != payment.EUNAVAILABLE {
+		t.Fatalf("err = %v, want unavailable wrapping context.Canceled", err)
+	}
 	close(release)
-	if err := <-done; err != context.Canceled {
-		t.Fatalf("err = %v, want context.Canceled", err)
+	for { // until the batcher has run everything queued
+		b.mu.Lock()
+		running := b.running
+		b.mu.Unlock()
+		if !running {
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -131,5 +144,44 @@ func TestBatcherRespectsTheBatchBound(t *testing.T) {
 	}
 	if total != 20 {
 		t.Fatalf("%d calls ran, want 20", total)
+	}
+}
+
+// A caller whose deadline passes while its own batch runs (a stalled
+// database) answers at once; the batch goes on for the others.
+func TestBatcherCallerLeavesARunningBatchAtItsDeadline(t *testing.T) {
+	release := make(chan struct{})
+	b, sizes, mu := doubler(release)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	other := make(chan int, 1)
+	var leaver, stayer sync.WaitGroup
+	leaver.Add(1)
+	stayer.Add(1)
+	var err error
+	go func() { defer leaver.Done(); _, err = b.do(ctx, 1) }()
+	for { // the leaver's batch is running
+		b.mu.Lock()
+		running := b.running && len(b.queue) == 0
+		b.mu.Unlock()
+		if running {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	go func() { defer stayer.Done(); r, _ := b.do(t.Context(), 2); other <- r }()
+	leaver.Wait() // returns while release is still open: the batch has not finished
+	if !errors.Is(err, context.DeadlineExceeded) || payment.ErrorCode(err) != payment.EUNAVAILABLE {
+		t.Fatalf("err = %v, want unavailable wrapping the deadline", err)
+	}
+	close(release)
+	stayer.Wait()
+	if r := <-other; r != 4 {
+		t.Fatalf("the other caller got %d, want 4", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(*sizes) != 2 || (*sizes)[0] != 1 {
+		t.Fatalf("batch sizes %v, want [1 1]: the leaver's batch ran to its end", *sizes)
 	}
 }

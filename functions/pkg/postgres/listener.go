@@ -20,6 +20,8 @@ const channel = "payment_changed"
 // one idle connection and no queries.
 type listener struct {
 	config *pgx.ConnConfig
+	// timeout bounds waiting for LISTEN to be in effect, and the LISTEN itself.
+	timeout time.Duration
 
 	mu     sync.Mutex
 	subs   map[uuid.UUID]map[chan struct{}]struct{}
@@ -28,8 +30,8 @@ type listener struct {
 	failed error // why the last connection attempt failed, while not ready
 }
 
-func newListener(config *pgx.ConnConfig) *listener {
-	return &listener{config: config, subs: map[uuid.UUID]map[chan struct{}]struct{}{}}
+func newListener(config *pgx.ConnConfig, timeout time.Duration) *listener {
+	return &listener{config: config, timeout: timeout, subs: map[uuid.UUID]map[chan struct{}]struct{}{}}
 }
 
 // Subscribe returns a channel that receives a value when the payment changes
@@ -61,7 +63,7 @@ func (l *listener) subscribe(ctx context.Context, id uuid.UUID) (<-chan struct{}
 			delete(l.subs, id)
 		}
 	}
-	wait, cancelWait := context.WithTimeout(ctx, 5*time.Second)
+	wait, cancelWait := context.WithTimeout(ctx, l.timeout)
 	defer cancelWait()
 	select {
 	case <-ready:
@@ -129,7 +131,10 @@ func (l *listener) listen(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+	listenCtx, cancel := context.WithTimeout(ctx, l.timeout)
+	_, err = conn.Exec(listenCtx, "LISTEN "+channel)
+	cancel()
+	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	l.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -26,15 +27,25 @@ type Config struct {
 	URL string
 	// MaxConns bounds the pool (0 keeps pgx's default of max(4, CPUs)).
 	MaxConns int32
-	// ConnectTimeout bounds each connection attempt, so an outage answers 503
-	// quickly instead of hanging the invocation.
-	ConnectTimeout time.Duration
+	// Timeout bounds every call of the store, from waiting for a pooled
+	// connection (or connecting) to the commit; DefaultTimeout when zero. A
+	// stalled or unreachable database then answers EUNAVAILABLE (503) within
+	// Timeout. The server enforces it too (statement_timeout, see Open).
+	Timeout time.Duration
+	// Now stamps events as published, which retention reads (see Expire);
+	// time.Now when nil.
+	Now func() time.Time
 }
+
+// DefaultTimeout is Config.Timeout when none is given.
+const DefaultTimeout = 3 * time.Second
 
 // Store is the Postgres implementation of the payment store.
 type Store struct {
 	pool     *pgxpool.Pool
 	listener *listener
+	timeout  time.Duration
+	now      func() time.Time
 	// Concurrent reads of one payment and concurrent updates each share a
 	// query and a transaction (see batcher): a thousand long-polls woken by
 	// one commit, or apply-result under load, cost a few round trips, not a
@@ -57,20 +68,46 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
 	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 3 * time.Second
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
 	}
-	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	// A connection attempt (TCP, TLS, start-up) ends within Timeout: pgx goes
+	// on connecting in the background after the caller gave up, and a stalled
+	// server accepts TCP connections that it never answers.
+	pc.ConnConfig.ConnectTimeout = cfg.Timeout
+	// The server's own deadlines, sent in the start-up message (no extra round
+	// trip): a statement stuck on the server (a lock, a slow plan) is cancelled
+	// and its locks released even when the client that waits for it is gone;
+	// a lock wait fails a little earlier, with its own error; and a session
+	// left idle inside a transaction (its client frozen or cut off, holding
+	// row locks) is ended. Every transaction here lasts at most Timeout, so
+	// twice that is never a live one. (Behind PgBouncer, list these three in
+	// its ignore_startup_parameters and set them on the database role instead.)
+	pc.ConnConfig.RuntimeParams["statement_timeout"] = milliseconds(cfg.Timeout)
+	pc.ConnConfig.RuntimeParams["lock_timeout"] = milliseconds(cfg.Timeout / 2)
+	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = milliseconds(2 * cfg.Timeout)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
 	}
-	s := &Store{pool: pool}
-	s.listener = newListener(pc.ConnConfig.Copy())
-	s.reads = &batcher[readRequest, payment.Payment]{max: maxBatch, run: s.readBatch}
-	s.updates = &batcher[updateRequest, payment.Payment]{max: maxBatch, run: s.updateBatch}
-	s.publishes = &batcher[publishRequest, publishResult]{max: maxBatch, run: s.publishBatch}
+	s := &Store{pool: pool, timeout: cfg.Timeout, now: cfg.Now}
+	s.listener = newListener(pc.ConnConfig.Copy(), cfg.Timeout)
+	s.reads = &batcher[readRequest, payment.Payment]{op: "get payment", max: maxBatch, run: s.readBatch}
+	s.updates = &batcher[updateRequest, payment.Payment]{op: "update payment", max: maxBatch, run: s.updateBatch}
+	s.publishes = &batcher[publishRequest, publishResult]{op: "publish outbox", max: maxBatch, run: s.publishBatch}
 	return s, nil
+}
+
+func milliseconds(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// bound gives one call of the store its deadline: the caller's, or Timeout
+// from now if that comes first. Waiting for a connection, connecting, every
+// statement and the commit all fall within it.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
 }
 
 // Close stops the listener and closes the pool.
@@ -107,6 +144,8 @@ func scanPayment(row pgx.Row, extra ...any) (payment.Payment, error) {
 // nothing and returns the earlier payment (replayed = true) when the request is
 // the same (same fingerprint), or an EIDEMPOTENCY error when it is not.
 func (s *Store) CreatePayment(ctx context.Context, p payment.Payment, idempotencyKey, fingerprint string, msg outbox.Message) (stored payment.Payment, replayed bool, err error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	event, err := json.Marshal(msg.Event)
 	if err != nil {
 		return payment.Payment{}, false, fmt.Errorf("encode event: %w", err)
@@ -129,7 +168,7 @@ func (s *Store) CreatePayment(ctx context.Context, p payment.Payment, idempotenc
 		p.ID, p.UserID, p.AccountNumber, p.Amount.String(), p.Description, string(p.State), p.Created, key, fingerprint,
 		msg.Event.ID(), msg.Topic, msg.Key, event)
 	if err != nil {
-		return payment.Payment{}, false, classify("create payment", fmt.Errorf("insert payment and event: %w", err))
+		return payment.Payment{}, false, maybeStored(classify("create payment", fmt.Errorf("insert payment and event: %w", err)))
 	}
 	if tag.RowsAffected() == 1 {
 		return p, false, nil
@@ -139,6 +178,22 @@ func (s *Store) CreatePayment(ctx context.Context, p payment.Payment, idempotenc
 		return payment.Payment{}, false, classify("create payment", err)
 	}
 	return stored, replayed, nil
+}
+
+// maybeStored says what a client must know when the insert failed for want of
+// the database: if the statement may have reached the server (a deadline
+// while waiting for its answer, a connection lost after sending it), the
+// payment may be stored, and only a retry with the same Idempotency-Key can
+// tell without risking a second payment.
+func maybeStored(err error) error {
+	var e *payment.Error
+	var connectErr *pgconn.ConnectError // no connection: the statement was never sent
+	if !errors.As(err, &e) || e.Code != payment.EUNAVAILABLE || pgconn.SafeToRetry(err) || errors.As(err, &connectErr) {
+		return err
+	}
+	return &payment.Error{Code: payment.EUNAVAILABLE, Err: e.Err,
+		Message: "the database did not answer in time and the payment may have been stored: " +
+			"retry with the same Idempotency-Key, which returns the payment if it was"}
 }
 
 // rowQuerier is a pool or a transaction.
@@ -163,6 +218,8 @@ func existing(ctx context.Context, db rowQuerier, userID uuid.UUID, key, fingerp
 // GetPayment returns the user's payment. Another user's payment is not found:
 // a payment id alone reveals nothing.
 func (s *Store) GetPayment(ctx context.Context, id, userID uuid.UUID) (payment.Payment, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.reads.do(ctx, readRequest{id: id, userID: userID})
 }
 
@@ -208,6 +265,8 @@ func withCallerContext(ctx context.Context, err error) error {
 
 // ListPayments returns the user's newest payments first.
 func (s *Store) ListPayments(ctx context.Context, userID uuid.UUID, limit int) ([]payment.Payment, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE user_id = $1
 		ORDER BY created DESC, payment_id DESC LIMIT $2`, userID, limit)
 	if err != nil {
@@ -223,7 +282,14 @@ func (s *Store) ListPayments(ctx context.Context, userID uuid.UUID, limit int) (
 // UpdatePayment locks the payment, applies fn to it and stores the result, all
 // in one transaction. If fn returns an error nothing changes and the error is
 // returned as it is (ErrAlreadyApplied included).
+//
+// When ctx (or Timeout) ends while the transaction runs, UpdatePayment returns
+// EUNAVAILABLE at once and the transaction may still commit: fn must be a pure
+// function of the payment, and the change one that a retry finds already made
+// (apply-result's results are: a second one is ErrAlreadyApplied).
 func (s *Store) UpdatePayment(ctx context.Context, id uuid.UUID, fn func(*payment.Payment) error) (payment.Payment, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.updates.do(ctx, updateRequest{id: id, fn: fn})
 }
 
@@ -312,7 +378,14 @@ func (s *Store) updateBatch(ctx context.Context, calls []*call[updateRequest, pa
 // Calls given ids (create-payment publishing its new event) that run at the
 // same time share one transaction; each still gets its own events, its own
 // publish call and its own outcome.
+//
+// The whole call, publish included, lasts at most Timeout: a transaction
+// holds its events' row locks and a connection, and must not hold them
+// for as long as Kafka is slow. An event that Kafka took but that could not
+// be marked in time is published again later (at-least-once delivery).
 func (s *Store) PublishOutbox(ctx context.Context, ids []string, limit int, publish func(context.Context, []outbox.Message) []error) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if ids == nil {
 		return s.drainOutbox(ctx, limit, publish)
 	}
@@ -358,9 +431,9 @@ func scanEvents(rows pgx.Rows) ([]lockedEvent, error) {
 // WAL to reach disk: if a crash loses it, the event is published again,
 // which at-least-once delivery allows and consumers are built for (a crash
 // between the send and the commit has the same effect).
-func markPublished(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error {
+func markPublished(ctx context.Context, tx pgx.Tx, ids []uuid.UUID, now time.Time) error {
 	batch := &pgx.Batch{}
-	batch.Queue(`UPDATE outbox SET published = now() WHERE event_id = ANY($1)`, ids)
+	batch.Queue(`UPDATE outbox SET published = $2 WHERE event_id = ANY($1)`, ids, now)
 	batch.Queue(`SET LOCAL synchronous_commit = off`)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("mark published: %w", err)
@@ -399,7 +472,7 @@ func (s *Store) drainOutbox(ctx context.Context, limit int, publish func(context
 		if len(published) == 0 {
 			return nil
 		}
-		if err := markPublished(ctx, tx, published); err != nil {
+		if err := markPublished(ctx, tx, published, s.now()); err != nil {
 			return err
 		}
 		sent = len(published)
@@ -481,7 +554,7 @@ func (s *Store) publishBatch(ctx context.Context, calls []*call[publishRequest, 
 		if len(published) == 0 {
 			return nil
 		}
-		return markPublished(ctx, tx, published)
+		return markPublished(ctx, tx, published, s.now())
 	})
 	for _, c := range calls {
 		if err != nil && c.err == nil {
@@ -489,6 +562,40 @@ func (s *Store) publishBatch(ctx context.Context, calls []*call[publishRequest, 
 			c.err = classify("publish outbox", withCallerContext(c.ctx, err))
 		}
 	}
+}
+
+// Expire forgets what is kept only for a while: it deletes up to limit events
+// published before before, and clears up to limit idempotency keys of
+// payments created before before (the payments stay; a request with such a key
+// is then a new one). Unpublished events are never deleted. It returns how
+// many of each it removed: fewer than limit means none are left. One round
+// trip, within Timeout; rows that others hold locked are left for next time.
+func (s *Store) Expire(ctx context.Context, before time.Time, limit int) (events, keys int, err error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	batch := &pgx.Batch{}
+	// Each finds its rows on a partial index that holds only what may expire
+	// (db/migrations), then reaches them by primary key: ARRAY(…) rather than
+	// IN (…), which the planner may turn into a scan of the whole table.
+	batch.Queue(`DELETE FROM outbox WHERE event_id = ANY(ARRAY(
+		SELECT event_id FROM outbox WHERE published < $1 ORDER BY published LIMIT $2 FOR UPDATE SKIP LOCKED))`, before, limit)
+	batch.Queue(`UPDATE payments SET idempotency_key = NULL WHERE payment_id = ANY(ARRAY(
+		SELECT payment_id FROM payments WHERE idempotency_key IS NOT NULL AND created < $1
+		ORDER BY created LIMIT $2 FOR UPDATE SKIP LOCKED))`, before, limit)
+	results := s.pool.SendBatch(ctx, batch)
+	deleted, err := results.Exec()
+	if err == nil {
+		var cleared pgconn.CommandTag
+		cleared, err = results.Exec()
+		events, keys = int(deleted.RowsAffected()), int(cleared.RowsAffected())
+	}
+	if closeErr := results.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return 0, 0, classify("expire", err)
+	}
+	return events, keys, nil
 }
 
 // classify wraps err with its operation and marks connection failures as
@@ -509,12 +616,20 @@ func unavailable(err error) bool {
 	var connectErr *pgconn.ConnectError
 	var pgErr *pgconn.PgError
 	switch {
+	// A cancelled context is a caller that left (a client hung up), not a
+	// bug: it is answered as an outage, which nobody hears.
 	case errors.As(err, &connectErr), errors.As(err, &netErr),
-		errors.Is(err, context.DeadlineExceeded), pgconn.SafeToRetry(err):
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), pgconn.SafeToRetry(err):
 		return true
 	case errors.As(err, &pgErr):
-		// Class 08: connection exception; 57P0x: the server is shutting down or starting.
-		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+		// 57014 query_canceled: statement_timeout, our deadline kept by the
+		// server; 55P03: lock_timeout; 25P03: idle_in_transaction_session_timeout;
+		// 57P0x: the server is shutting down or starting.
+		switch pgErr.Code {
+		case "57014", "55P03", "25P03", "57P01", "57P02", "57P03":
+			return true
+		}
+		return pgErr.Code[:2] == "08" // connection exception
 	}
 	return false
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"handler/function/functions/pkg/events"
 	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/payment"
 	"handler/function/functions/pkg/postgres"
@@ -25,7 +26,14 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 // MustStore opens a store on a fresh migrated database.
 func MustStore(tb testing.TB) *postgres.Store {
 	tb.Helper()
-	s, err := postgres.Open(context.Background(), postgres.Config{URL: testenv.MustDatabase(tb)})
+	return MustStoreWith(tb, postgres.Config{})
+}
+
+// MustStoreWith opens a store configured by cfg on a fresh migrated database.
+func MustStoreWith(tb testing.TB, cfg postgres.Config) *postgres.Store {
+	tb.Helper()
+	cfg.URL = testenv.MustDatabase(tb)
+	s, err := postgres.Open(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -34,7 +42,9 @@ func MustStore(tb testing.TB) *postgres.Store {
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Store { return MustStore(t) })
+	storetest.Run(t, func(t *testing.T, now func() time.Time) storetest.Store {
+		return MustStoreWith(t, postgres.Config{Now: now})
+	})
 }
 
 // A long-poll must not miss a result because Postgres restarted while it
@@ -184,5 +194,62 @@ func TestConcurrentPublishesMarkOnlyTheirOwnSentEvents(t *testing.T) {
 	})
 	if err != nil || drained != 20 {
 		t.Fatalf("the relay found %d events (%v), want the 20 whose publish failed", drained, err)
+	}
+}
+
+// A frozen Postgres (every process SIGSTOPped: connections open, nothing
+// answers): every call of the store, whether it runs its own batch, waits
+// behind a stalled one or needs a new connection, ends with EUNAVAILABLE
+// within Timeout of its start.
+func TestFrozenDatabaseEveryCallEndsByItsDeadline(t *testing.T) {
+	const timeout = time.Second
+	s := MustStoreWith(t, postgres.Config{Timeout: timeout, MaxConns: 2})
+	ctx := context.Background()
+	p := storetest.MustPayment(t, uuid.New(), "10", time.Now())
+	event := storetest.MustCreate(t, s, p)
+	if _, err := s.GetPayment(ctx, p.ID, p.UserID); err != nil { // a pooled connection
+		t.Fatal(err)
+	}
+	ok := func(_ context.Context, batch []outbox.Message) []error { return make([]error, len(batch)) }
+	calls := map[string]func() error{
+		"get":  func() error { _, err := s.GetPayment(ctx, p.ID, p.UserID); return err },
+		"list": func() error { _, err := s.ListPayments(ctx, p.UserID, 10); return err },
+		"update": func() error {
+			_, err := s.UpdatePayment(ctx, p.ID, func(*payment.Payment) error { return nil })
+			return err
+		},
+		"create": func() error {
+			q := storetest.MustPayment(t, uuid.New(), "10", time.Now())
+			_, _, err := s.CreatePayment(ctx, q, "", "fp", outbox.Message{Topic: "payments", Key: q.ID.String(), Event: events.Created(q)})
+			return err
+		},
+		"publish":   func() error { _, err := s.PublishOutbox(ctx, []string{event}, 1, ok); return err },
+		"drain":     func() error { _, err := s.PublishOutbox(ctx, nil, 10, ok); return err },
+		"expire":    func() error { _, _, err := s.Expire(ctx, time.Now(), 10); return err },
+		"subscribe": func() error { _, _, err := s.Subscribe(ctx, p.ID); return err },
+	}
+
+	thaw := testenv.MustFreezePostgres(t)
+	var wg sync.WaitGroup
+	for name, call := range calls {
+		for i := range 3 { // more callers than connections: some queue, some connect
+			wg.Go(func() {
+				start := time.Now()
+				err := call()
+				took := time.Since(start)
+				if payment.ErrorCode(err) != payment.EUNAVAILABLE || took > timeout+2*time.Second {
+					t.Errorf("%s #%d: %v after %s, want unavailable within %s", name, i, err, took, timeout)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	thaw()
+	_, err := s.GetPayment(ctx, p.ID, p.UserID)
+	if payment.ErrorCode(err) == payment.EUNAVAILABLE { // a connection the stall broke may fail once
+		_, err = s.GetPayment(ctx, p.ID, p.UserID)
+	}
+	if err != nil {
+		t.Fatalf("after the thaw: %v", err)
 	}
 }

@@ -27,6 +27,7 @@ type Store interface {
 	UpdatePayment(ctx context.Context, id uuid.UUID, fn func(*payment.Payment) error) (payment.Payment, error)
 	Subscribe(ctx context.Context, id uuid.UUID) (<-chan struct{}, func(), error)
 	outbox.Store
+	Expire(ctx context.Context, before time.Time, limit int) (events, keys int, err error)
 }
 
 // MustPayment returns a valid new payment for user created at now.
@@ -57,13 +58,14 @@ func wantCode(tb testing.TB, err error, code string) {
 	}
 }
 
-// Run runs the contract against stores made by newStore (a fresh, empty store per call).
-func Run(t *testing.T, newStore func(t *testing.T) Store) {
+// Run runs the contract against stores made by newStore: a fresh, empty store
+// per call, which stamps the events it marks published with now.
+func Run(t *testing.T, newStore func(t *testing.T, now func() time.Time) Store) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 123456000, time.UTC)
 
 	t.Run("create then get returns what was stored", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, time.Now)
 		p := MustPayment(t, uuid.New(), "125.50", now)
 		MustCreate(t, s, p)
 		got, err := s.GetPayment(ctx, p.ID, p.UserID)
@@ -76,7 +78,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 
 	t.Run("text is stored verbatim", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, time.Now)
 		p := MustPayment(t, uuid.New(), "1", now)
 		p.AccountNumber = `'); DROP TABLE payments; --`
 		p.Description = `Robert'); DELETE FROM outbox WHERE ('1'='1 — платёж ✓`
@@ -91,7 +93,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 
 	t.Run("another user's payment is not found", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, time.Now)
 		p := MustPayment(t, uuid.New(), "10", now)
 		MustCreate(t, s, p)
 		_, err := s.GetPayment(ctx, p.ID, uuid.New())
@@ -101,7 +103,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 
 	t.Run("idempotency key replays the same request and rejects a different one", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, time.Now)
 		user := uuid.New()
 		first := MustPayment(t, user, "10", now)
 		msg := outbox.Message{Topic: events.PaymentsTopic, Key: first.ID.String(), Event: events.Created(first)}
@@ -131,7 +133,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 
 	t.Run("list is newest first and limited", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, time.Now)
 		user := uuid.New()
 		var ids []uuid.UUID
 		for i := range 5 {
@@ -154,7 +156,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 
 	t.Run("a result is applied exactly once", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, time.Now)
 		p := MustPayment(t, uuid.New(), "10", now)
 		MustCreate(t, s, p)
 		result := payment.Result{PaymentID: p.ID, Success: true, Details: "ok", Processed: now.Add(5 * time.Second)}
@@ -201,7 +203,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 
 	t.Run("subscribers hear about a change", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, time.Now)
 		p := MustPayment(t, uuid.New(), "10", now)
 		MustCreate(t, s, p)
 		changed, stop, err := s.Subscribe(ctx, p.ID)
@@ -223,7 +225,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 
 	t.Run("outbox publishes each event once and keeps failures", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, time.Now)
 		var ids []string
 		for range 4 {
 			ids = append(ids, MustCreate(t, s, MustPayment(t, uuid.New(), "1", now)))
@@ -253,7 +255,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 
 	t.Run("concurrent relays never publish an event twice", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t, time.Now)
 		const total = 40
 		for range total {
 			MustCreate(t, s, MustPayment(t, uuid.New(), "1", now))
@@ -295,6 +297,84 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		for id, n := range seen {
 			if n != 1 {
 				t.Fatalf("event %s published %d times", id, n)
+			}
+		}
+	})
+
+	t.Run("retention removes old sent events and old keys, never unsent events", func(t *testing.T) {
+		clock := now.Add(-48 * time.Hour)
+		s := newStore(t, func() time.Time { return clock })
+		user := uuid.New()
+		create := func(at time.Time, key string) (payment.Payment, string) {
+			t.Helper()
+			p := MustPayment(t, user, "10", at)
+			msg := outbox.Message{Topic: events.PaymentsTopic, Key: p.ID.String(), Event: functest.Signed(events.Created(p))}
+			if _, replayed, err := s.CreatePayment(ctx, p, key, "fp-"+key, msg); err != nil || replayed {
+				t.Fatalf("create %s: replayed=%v err=%v", key, replayed, err)
+			}
+			return p, msg.Event.ID()
+		}
+		publish := func(id string) {
+			t.Helper()
+			if n, err := s.PublishOutbox(ctx, []string{id}, 1, okPublish(t, []string{id})); n != 1 || err != nil {
+				t.Fatalf("publish %s: n=%d err=%v", id, n, err)
+			}
+		}
+		old := now.Add(-48 * time.Hour)
+		oldSent, oldSentEvent := create(old, "old-sent")
+		oldUnsent, _ := create(old, "old-unsent")
+		publish(oldSentEvent) // published 48 h ago
+		clock = now.Add(-time.Hour)
+		recentSent, recentSentEvent := create(now.Add(-time.Hour), "recent-sent")
+		publish(recentSentEvent) // published an hour ago
+
+		removed, cleared, err := s.Expire(ctx, now.Add(-24*time.Hour), 100)
+		if err != nil || removed != 1 || cleared != 2 {
+			t.Fatalf("expire: %d events, %d keys, %v; want the old sent event and the two old keys", removed, cleared, err)
+		}
+		for _, p := range []payment.Payment{oldSent, oldUnsent, recentSent} {
+			if _, err := s.GetPayment(ctx, p.ID, user); err != nil {
+				t.Fatalf("payment %s is gone with its key: %v", p.ID, err)
+			}
+		}
+		// An expired key is free again; a recent one still replays.
+		again := MustPayment(t, user, "10", now)
+		msg := outbox.Message{Topic: events.PaymentsTopic, Key: again.ID.String(), Event: functest.Signed(events.Created(again))}
+		if stored, replayed, err := s.CreatePayment(ctx, again, "old-sent", "fp-old-sent", msg); err != nil || replayed || stored.ID != again.ID {
+			t.Fatalf("an expired key still replays: %s replayed=%v err=%v", stored.ID, replayed, err)
+		}
+		if stored, replayed, err := s.CreatePayment(ctx, MustPayment(t, user, "10", now), "recent-sent", "fp-recent-sent", msg); err != nil || !replayed || stored.ID != recentSent.ID {
+			t.Fatalf("a recent key does not replay: %s replayed=%v err=%v", stored.ID, replayed, err)
+		}
+		if removed, cleared, err := s.Expire(ctx, now.Add(-24*time.Hour), 100); err != nil || removed != 0 || cleared != 0 {
+			t.Fatalf("second expire: %d events, %d keys, %v; want nothing left", removed, cleared, err)
+		}
+		// The recent sent event was kept: a later cutoff finds it.
+		if removed, _, err := s.Expire(ctx, now, 100); err != nil || removed != 1 {
+			t.Fatalf("expire up to now: %d events, %v; want the recent sent one", removed, err)
+		}
+		// The unsent events, the old one included, are all still to be published.
+		if n := mustDrain(t, s); n != 2 {
+			t.Fatalf("%d unsent events left, want 2 (the old unsent one and the new payment's)", n)
+		}
+	})
+
+	t.Run("retention removes in bounded batches", func(t *testing.T) {
+		s := newStore(t, func() time.Time { return now.Add(-48 * time.Hour) })
+		for i := range 5 {
+			p := MustPayment(t, uuid.New(), "1", now.Add(-48*time.Hour))
+			msg := outbox.Message{Topic: events.PaymentsTopic, Key: p.ID.String(), Event: functest.Signed(events.Created(p))}
+			if _, _, err := s.CreatePayment(ctx, p, fmt.Sprint("key-", i), "fp", msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := mustDrain(t, s); n != 5 {
+			t.Fatalf("published %d, want 5", n)
+		}
+		for _, want := range []int{2, 2, 1, 0} {
+			removed, cleared, err := s.Expire(ctx, now, 2)
+			if err != nil || removed != want || cleared != want {
+				t.Fatalf("expire in batches of 2: %d events, %d keys, %v; want %d of each", removed, cleared, err, want)
 			}
 		}
 	})
