@@ -20,6 +20,8 @@ import (
 	"github.com/google/uuid"
 
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/eventsig"
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/payment"
 	"handler/function/local/stack"
 )
@@ -114,11 +116,11 @@ func probeRequest(tb testing.TB, fn, base string) *http.Request {
 		method, query = http.MethodGet, "?id="+id.String()+"&userId="+user.String()
 	case "process-payment":
 		ctype = "application/cloudevents+json"
-		body, err = json.Marshal(events.Created(payment.Payment{ID: id, UserID: user, AccountNumber: "40817810099910004312",
-			Amount: 100, Description: "read-only", State: payment.Pending, Created: now}))
+		body, err = json.Marshal(functest.Signed(events.Created(payment.Payment{ID: id, UserID: user, AccountNumber: "40817810099910004312",
+			Amount: 100, Description: "read-only", State: payment.Pending, Created: now})))
 	case "apply-result":
 		ctype = "application/cloudevents+json"
-		body, err = json.Marshal(events.Processed(payment.Result{PaymentID: id, Success: true, Details: "ok", Processed: now}))
+		body, err = json.Marshal(functest.Signed(events.Processed(payment.Result{PaymentID: id, Success: true, Details: "ok", Processed: now})))
 	case "relay-outbox":
 		ctype = ""
 	default:
@@ -149,6 +151,10 @@ func probeRequest(tb testing.TB, fn, base string) *http.Request {
 // under half of stack.yml's memory limit.
 func MustServeReadOnly(t *testing.T, binary string, fn stack.Function) {
 	t.Helper()
+	// The event key, readable by the function's uid: the probe events are signed with it.
+	if err := os.WriteFile(filepath.Join(filepath.Dir(binary), eventsig.SecretName), []byte(functest.EventKey), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p, tmp := MustStartReadOnly(t, binary, fn,
 		"DATABASE_URL=postgres://payments@127.0.0.1:1/payments?connect_timeout=1",
 		"KAFKA_BROKERS=127.0.0.1:1", "OPENFAAS_SECRETS_DIR="+filepath.Dir(binary),

@@ -61,6 +61,8 @@ func testForgedEvents(t *testing.T, f *fixture) {
 		}
 
 		// The async path answers 202 at once; the function's answer goes to the callback.
+		// The gateway queues only calls that carry the API key: even a key holder
+		// cannot get a forged event past the function.
 		callbacks := make(chan string, 1)
 		cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
@@ -68,7 +70,8 @@ func testForgedEvents(t *testing.T, f *fixture) {
 		}))
 		defer cb.Close()
 		status, body := f.post(t, "/async-function/apply-result",
-			http.Header{"Content-Type": {"application/cloudevents+json"}, "X-Callback-Url": {cb.URL}}, structured)
+			http.Header{"Content-Type": {"application/cloudevents+json"}, "X-Callback-Url": {cb.URL},
+				"Authorization": {"Bearer " + f.stack.APIKey}}, structured)
 		if status != http.StatusAccepted {
 			t.Fatalf("async: %d %s, want 202", status, body)
 		}
