@@ -32,6 +32,7 @@ type Gateway struct {
 	events    *Events
 	handler   http.Handler
 	docs      *apiDoc // parsed Config.OpenAPI, nil without one
+	metrics   *metrics
 
 	// stopping is closed when shutdown begins, to end the open event streams
 	// (http.Server.Shutdown would otherwise wait for them until its deadline).
@@ -78,6 +79,12 @@ func New(cfg Config, logger *slog.Logger) (*Gateway, error) {
 		}
 		g.docs = docs
 	}
+
+	m, err := newMetrics(g, cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("gateway metrics: %w", err)
+	}
+	g.metrics = m
 
 	g.transport = newTransport()
 	g.proxy = g.newReverseProxy()
@@ -135,9 +142,13 @@ func (g *Gateway) routes() http.Handler {
 	mux.HandleFunc("POST /async-function/{name}/{rest...}", g.serveAsyncFunction)
 	mux.HandleFunc("GET /system/functions", g.serveFunctions)
 	mux.HandleFunc("GET /system/function/{name}", g.serveFunctionStatus)
+	mux.HandleFunc("POST /system/scale-function/{name}", g.serveScaleFunction)
 	mux.HandleFunc("GET /system/info", g.serveInfo)
 	mux.HandleFunc("GET /system/events", g.serveEvents)
 	mux.HandleFunc("GET /healthz", g.serveHealthz)
+	// OpenFaaS serves metrics on a port of their own (8082); here they share
+	// the gateway's, outside /system.
+	mux.Handle("GET /metrics", g.metrics.handler())
 	mux.HandleFunc("GET /openapi.yaml", g.serveOpenAPI)
 	mux.HandleFunc("GET /docs", g.serveDocs)
 	return mux
