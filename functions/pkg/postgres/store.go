@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"handler/function/functions/pkg/metrics"
 	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/payment"
 )
@@ -34,6 +35,7 @@ type Config struct {
 // Store is the Postgres implementation of the payment store.
 type Store struct {
 	pool     *pgxpool.Pool
+	unwatch  func() // removes the pool from the process's metrics
 	listener *listener
 	// Concurrent reads of one payment and concurrent updates each share a
 	// query and a transaction (see batcher): a thousand long-polls woken by
@@ -65,7 +67,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, unwatch: metrics.WatchPool(pool)}
 	s.listener = newListener(pc.ConnConfig.Copy())
 	s.reads = &batcher[readRequest, payment.Payment]{max: maxBatch, run: s.readBatch}
 	s.updates = &batcher[updateRequest, payment.Payment]{max: maxBatch, run: s.updateBatch}
@@ -75,6 +77,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // Close stops the listener and closes the pool.
 func (s *Store) Close() {
+	s.unwatch()
 	s.listener.close()
 	s.pool.Close()
 }
