@@ -1,0 +1,151 @@
+//go:build integration
+
+package runner_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"handler/function/local/gateway"
+	"handler/function/local/metricstest"
+)
+
+// TestServerless: replicas, scaling through the gateway's API, metrics, and a
+// scale from zero under concurrent calls, on a whole local stack.
+func TestServerless(t *testing.T) {
+	f := mustStack(t)
+
+	t.Run("every function starts at its minimum replicas, reported by /system/functions", func(t *testing.T) {
+		for _, st := range f.functions(t) {
+			if st.Replicas != 1 || st.AvailableReplicas != 1 {
+				t.Errorf("%s: replicas %d, available %d; want 1 and 1 (com.openfaas.scale.min)", st.Name, st.Replicas, st.AvailableReplicas)
+			}
+		}
+	})
+
+	t.Run("process-payment scaled to 3: the work spreads over the replicas, nothing lost", func(t *testing.T) {
+		f.scale(t, "process-payment", 3)
+		f.waitAvailable(t, "process-payment", 3)
+		if status, _ := f.post(t, "/system/scale-function/process-payment", http.Header{}, []byte(`{"replicas":4}`)); status != http.StatusBadRequest {
+			t.Errorf("scale above com.openfaas.scale.max: %d, want 400", status)
+		}
+		users := f.createMany(t, 60, 12)
+		f.waitFinal(t, users, 60)
+		f.assertAppliedOnce(t, users)
+		replicas := f.stack.Scaler().Function("process-payment").Status()
+		t.Logf("process-payment replicas: %+v", replicas)
+		for _, r := range replicas {
+			if r.Calls == 0 {
+				t.Errorf("replica %d took no calls", r.ID)
+			}
+		}
+		f.scale(t, "process-payment", 1)
+		f.waitAvailable(t, "process-payment", 1)
+	})
+
+	t.Run("the gateway's metrics count the calls", func(t *testing.T) {
+		series := metricstest.Series("gateway_function_invocation_total", "function_name", "create-payment", "code", "201")
+		before := metricstest.MustScrape(t, f.stack.GatewayURL+"/metrics")[series]
+		f.createMany(t, 5, 5)
+		after := metricstest.MustScrape(t, f.stack.GatewayURL+"/metrics")
+		if got := after[series] - before; got != 5 {
+			t.Errorf("%s grew by %v, want 5", series, got)
+		}
+		if got := after.Get("gateway_service_count", "function_name", "create-payment"); got != 1 {
+			t.Errorf("gateway_service_count{create-payment} = %v, want 1", got)
+		}
+		if _, ok := after[metricstest.Series("kafka_consumergroup_lag", "consumergroup", "process-payment", "topic", "payments", "partition", "0")]; !ok {
+			t.Error("no consumer lag for process-payment's partition 0")
+		}
+	})
+
+	t.Run("get-payment at zero: concurrent calls wait for a replica and are all answered", func(t *testing.T) {
+		users := f.createMany(t, 1, 1)
+		p := f.mustPaymentOf(t, users[0])
+		f.scale(t, "get-payment", 0)
+		if st := f.function(t, "get-payment"); st.Replicas != 0 || st.AvailableReplicas != 0 {
+			t.Fatalf("after scaling to 0: %+v", st)
+		}
+		coldStarts := metricstest.Series("gateway_function_cold_start_seconds_count", "function_name", "get-payment")
+		before := metricstest.MustScrape(t, f.stack.GatewayURL+"/metrics")[coldStarts]
+		const calls = 30
+		var wg sync.WaitGroup
+		statuses := make(chan int, calls)
+		path := fmt.Sprintf("/function/get-payment?id=%s&userId=%s", p.ID, p.UserID)
+		for range calls {
+			wg.Go(func() {
+				status, _ := f.call(t, http.MethodGet, path, "", f.stack.APIKey)
+				statuses <- status
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		answered := map[int]int{}
+		for s := range statuses {
+			answered[s]++
+		}
+		if answered[http.StatusOK] != calls {
+			t.Errorf("answers %v, want %d × 200", answered, calls)
+		}
+		after := metricstest.MustScrape(t, f.stack.GatewayURL+"/metrics")[coldStarts]
+		if after-before < 1 {
+			t.Errorf("no cold start counted")
+		}
+		if st := f.function(t, "get-payment"); st.Replicas != 1 {
+			t.Errorf("woke to %d replicas, want 1 (min)", st.Replicas)
+		}
+	})
+}
+
+func (f *fixture) functions(t *testing.T) []gateway.FunctionStatus {
+	t.Helper()
+	status, body := f.call(t, http.MethodGet, "/system/functions", "", "")
+	if status != http.StatusOK {
+		t.Fatalf("/system/functions: %d %s", status, body)
+	}
+	var list []gateway.FunctionStatus
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func (f *fixture) function(t *testing.T, name string) gateway.FunctionStatus {
+	t.Helper()
+	status, body := f.call(t, http.MethodGet, "/system/function/"+name, "", "")
+	if status != http.StatusOK {
+		t.Fatalf("/system/function/%s: %d %s", name, status, body)
+	}
+	var st gateway.FunctionStatus
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func (f *fixture) scale(t *testing.T, name string, replicas int) {
+	t.Helper()
+	body := fmt.Sprintf(`{"serviceName":%q,"replicas":%d}`, name, replicas)
+	if status, msg := f.post(t, "/system/scale-function/"+name, http.Header{}, []byte(body)); status != http.StatusAccepted {
+		t.Fatalf("scale %s to %d: %d %s", name, replicas, status, msg)
+	}
+}
+
+func (f *fixture) waitAvailable(t *testing.T, name string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st := f.function(t, name)
+		if st.Replicas == uint64(n) && st.AvailableReplicas == uint64(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d replicas available after a minute", name, st.AvailableReplicas, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
