@@ -199,6 +199,13 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	errs := make(chan error, 3)
 	sc.Start()
 	defer sc.Stop()
+	autoscaleCtx, stopAutoscaler := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAutoscaler()
+	autoscalerDone := make(chan struct{})
+	go func() {
+		defer close(autoscalerDone)
+		(&scaler.Autoscaler{Scaler: sc, Metrics: registry, Log: s.base}).Run(autoscaleCtx)
+	}()
 	gwCtx, stopGateway := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopGateway()
 	go func() { errs <- gw.Run(gwCtx) }()
@@ -249,6 +256,8 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		}
 	}
 	stopGateway()
+	stopAutoscaler()
+	<-autoscalerDone
 	sc.Stop()
 	return runErr
 }

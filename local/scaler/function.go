@@ -78,10 +78,16 @@ func (f *Function) Scale(n int) int {
 	for len(f.replicas) > n {
 		last := f.replicas[len(f.replicas)-1]
 		f.replicas = f.replicas[:len(f.replicas)-1]
-		last.cancel()
+		// Out of Pick at once; stopped a moment later, so a call picked just
+		// before is already on its way (as Kubernetes takes a pod out of the
+		// endpoints before it sends SIGTERM).
+		time.AfterFunc(stopDelay, last.cancel)
 	}
 	return n
 }
+
+// stopDelay is how long a replica scaled away keeps running before SIGTERM.
+const stopDelay = time.Second
 
 func (f *Function) nextID() int {
 	id := 0

@@ -23,13 +23,14 @@ type Scaler struct {
 	functions map[string]*Function
 	log       *slog.Logger
 	stop      context.CancelFunc
+	now       func() time.Time
 }
 
 // New reads each function's scaling labels; newProcess makes a replica of a
 // function. Nothing runs until Start.
 func New(fns []stack.Function, newProcess func(fn stack.Function) Process, log *slog.Logger) (*Scaler, error) {
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Scaler{functions: map[string]*Function{}, log: log.With("component", "scaler"), stop: stop}
+	s := &Scaler{functions: map[string]*Function{}, log: log.With("component", "scaler"), stop: stop, now: time.Now}
 	var errs []error
 	for _, fn := range fns {
 		policy, err := ParsePolicy(fn.Labels)
@@ -107,7 +108,7 @@ func (s *Scaler) Scale(name string, replicas int) error {
 	if replicas > f.policy.Max {
 		return fmt.Errorf("%d replicas is above %s=%d", replicas, LabelMax, f.policy.Max)
 	}
-	f.hold(time.Now().Add(ManualHold))
+	f.hold(s.now().Add(ManualHold))
 	f.Scale(replicas)
 	return nil
 }
