@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +64,15 @@ func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
 	st, err := stack.Load(filepath.Join(cfg.Root, "stack.yml"))
 	if err != nil {
 		return nil, err
+	}
+	for name, labels := range cfg.Labels {
+		fn, ok := st.Functions[name]
+		if !ok {
+			return nil, fmt.Errorf("labels for %s: no such function", name)
+		}
+		fn.Labels = maps.Clone(fn.Labels)
+		maps.Copy(fn.Labels, labels)
+		st.Functions[name] = fn
 	}
 	s := &Stack{cfg: cfg, log: log, base: base, logs: logs, stack: st}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {

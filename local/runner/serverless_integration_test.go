@@ -12,18 +12,37 @@ import (
 
 	"handler/function/local/gateway"
 	"handler/function/local/metricstest"
+	"handler/function/local/runner"
 )
 
 // TestServerless: replicas, scaling through the gateway's API, metrics, and a
 // scale from zero under concurrent calls, on a whole local stack.
 func TestServerless(t *testing.T) {
-	f := mustStack(t)
+	f := mustStackWith(t, func(cfg *runner.Config) {
+		// apply-result may scale to zero (stack.yml); here after 3 idle seconds, not 5 minutes.
+		cfg.Labels = map[string]map[string]string{"apply-result": {"com.openfaas.scale.zero-duration": "3s"}}
+	})
 
 	t.Run("every function starts at its minimum replicas, reported by /system/functions", func(t *testing.T) {
 		for _, st := range f.functions(t) {
+			if st.Name == "apply-result" {
+				continue // labelled com.openfaas.scale.zero with 3 s here: it may already be at zero
+			}
 			if st.Replicas != 1 || st.AvailableReplicas != 1 {
 				t.Errorf("%s: replicas %d, available %d; want 1 and 1 (com.openfaas.scale.min)", st.Name, st.Replicas, st.AvailableReplicas)
 			}
+		}
+	})
+
+	t.Run("apply-result goes idle to zero, and the connector's calls wake it", func(t *testing.T) {
+		f.waitReplicas(t, "apply-result", 0)
+		coldStarts := metricstest.Series("gateway_function_cold_start_seconds_count", "function_name", "apply-result")
+		before := metricstest.MustScrape(t, f.stack.GatewayURL+"/metrics")[coldStarts]
+		users := f.createMany(t, 20, 10)
+		f.waitFinal(t, users, 20)
+		f.assertAppliedOnce(t, users)
+		if got := metricstest.MustScrape(t, f.stack.GatewayURL+"/metrics")[coldStarts] - before; got < 1 {
+			t.Errorf("apply-result cold starts = %v, want at least 1", got)
 		}
 	})
 
@@ -45,6 +64,24 @@ func TestServerless(t *testing.T) {
 		}
 		f.scale(t, "process-payment", 1)
 		f.waitAvailable(t, "process-payment", 1)
+	})
+
+	t.Run("a replica of process-payment killed under load: nothing lost, nothing applied twice", func(t *testing.T) {
+		f.scale(t, "process-payment", 3)
+		f.waitAvailable(t, "process-payment", 3)
+		before := f.stack.Restarts("process-payment")
+		users := f.createMany(t, 40, 8)
+		if err := f.stack.Kill("process-payment"); err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, f.createMany(t, 40, 8)...)
+		f.waitFinal(t, users, 80)
+		f.assertAppliedOnce(t, users)
+		f.waitAvailable(t, "process-payment", 3)
+		if got := f.stack.Restarts("process-payment") - before; got != 1 {
+			t.Errorf("%d replicas replaced, want 1", got)
+		}
+		f.scale(t, "process-payment", 1)
 	})
 
 	t.Run("the gateway's metrics count the calls", func(t *testing.T) {
@@ -99,6 +136,24 @@ func TestServerless(t *testing.T) {
 			t.Errorf("woke to %d replicas, want 1 (min)", st.Replicas)
 		}
 	})
+
+	t.Run("cold starts through the gateway, measured", func(t *testing.T) {
+		users := f.createMany(t, 1, 1)
+		p := f.mustPaymentOf(t, users[0])
+		path := fmt.Sprintf("/function/get-payment?id=%s&userId=%s", p.ID, p.UserID)
+		sum := metricstest.Series("gateway_function_cold_start_seconds_sum", "function_name", "get-payment")
+		var waits []time.Duration
+		for range 5 {
+			f.scale(t, "get-payment", 0)
+			before := metricstest.MustScrape(t, f.stack.GatewayURL+"/metrics")[sum]
+			if status, body := f.call(t, http.MethodGet, path, "", f.stack.APIKey); status != http.StatusOK {
+				t.Fatalf("call at zero: %d %s", status, body)
+			}
+			took := metricstest.MustScrape(t, f.stack.GatewayURL+"/metrics")[sum] - before
+			waits = append(waits, time.Duration(took*float64(time.Second)).Round(time.Millisecond))
+		}
+		t.Logf("get-payment cold starts through the gateway: %v", waits)
+	})
 }
 
 func (f *fixture) functions(t *testing.T) []gateway.FunctionStatus {
@@ -147,5 +202,20 @@ func (f *fixture) waitAvailable(t *testing.T, name string, n int) {
 			t.Fatalf("%s: %d of %d replicas available after a minute", name, st.AvailableReplicas, n)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (f *fixture) waitReplicas(t *testing.T, name string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st := f.function(t, name)
+		if st.Replicas == uint64(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d replicas after a minute, want %d", name, st.Replicas, n)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
