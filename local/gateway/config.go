@@ -78,6 +78,13 @@ type Config struct {
 	Wake func(ctx context.Context, function string) error
 	// WakeTimeout bounds that wait; past it the call answers 503.
 	WakeTimeout time.Duration
+	// Overview, when set, is sent as JSON on /system/overview (Server-Sent
+	// Events) every OverviewEvery: the System page's state.
+	Overview      func(ctx context.Context) any
+	OverviewEvery time.Duration
+	// Replay re-sends dead letters (POST /system/dead-letters/replay); nil
+	// answers that route 501.
+	Replay func(ctx context.Context, req ReplayRequest) (int, error)
 	// Registry receives the gateway's metrics and is what /metrics serves, so
 	// the runner can add the connector's. Nil means a registry of its own.
 	Registry *prometheus.Registry
@@ -132,6 +139,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.ProviderName, DefaultProviderName)
 	setDefault(&c.Version, DefaultVersion)
 	setDefault(&c.WakeTimeout, DefaultWakeTimeout)
+	setDefault(&c.OverviewEvery, time.Second)
 	return c
 }
 
@@ -177,6 +185,7 @@ func (c Config) Validate() error {
 		{"event history", c.EventHistory > 0},
 		{"SSE heartbeat", c.SSEHeartbeat > 0},
 		{"wake timeout", c.WakeTimeout > 0},
+		{"overview interval", c.OverviewEvery > 0},
 	}
 	for _, p := range positive {
 		if !p.ok {

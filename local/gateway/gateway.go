@@ -145,6 +145,8 @@ func (g *Gateway) routes() http.Handler {
 	mux.HandleFunc("POST /system/scale-function/{name}", g.serveScaleFunction)
 	mux.HandleFunc("GET /system/info", g.serveInfo)
 	mux.HandleFunc("GET /system/events", g.serveEvents)
+	mux.HandleFunc("GET /system/overview", g.serveOverview)
+	mux.HandleFunc("POST /system/dead-letters/replay", g.serveReplay)
 	mux.HandleFunc("GET /healthz", g.serveHealthz)
 	// OpenFaaS serves metrics on a port of their own (8082); here they share
 	// the gateway's, outside /system.

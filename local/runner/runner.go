@@ -29,6 +29,7 @@ import (
 	"handler/function/local/connector"
 	"handler/function/local/fnbuild"
 	"handler/function/local/gateway"
+	"handler/function/local/overview"
 	"handler/function/local/pgcluster"
 	"handler/function/local/scaler"
 	"handler/function/local/stack"
@@ -168,6 +169,12 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	// One registry for the gateway's and the connector's metrics, served at
 	// the gateway's /metrics and read by the autoscaler.
 	registry := prometheus.NewRegistry()
+	// What the UI's System page shows, streamed by the gateway.
+	ov, err := overview.New(s.stack.Sorted(), sc, registry, s.Brokers, func(t string) string { return t + connector.DefaultDLQSuffix })
+	if err != nil {
+		return err
+	}
+	defer ov.Close()
 	openapi, err := os.ReadFile(filepath.Join(s.cfg.Root, "docs", "openapi.yaml"))
 	if err != nil {
 		return err
@@ -181,6 +188,10 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		Scale:     sc.Scale,
 		Wake:      sc.Wake,
 		Registry:  registry,
+		Overview:  func(ctx context.Context) any { return ov.Snapshot(ctx) },
+		Replay: func(ctx context.Context, r gateway.ReplayRequest) (int, error) {
+			return ov.Replay(ctx, r.Topic, r.Partition, r.Offset, gateway.ErrNoDeadLetters)
+		},
 	}, s.base)
 	if err != nil {
 		return err

@@ -3,15 +3,22 @@
 package runner_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"handler/function/local/gateway"
 	"handler/function/local/metricstest"
+	"handler/function/local/overview"
 	"handler/function/local/runner"
 )
 
@@ -137,6 +144,67 @@ func TestServerless(t *testing.T) {
 		}
 	})
 
+	t.Run("the System page's overview: functions, topics, groups, dead letters, and a replay", func(t *testing.T) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(f.stack.Brokers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		poison := &kgo.Record{Topic: "payments", Key: []byte("overview-poison"), Value: []byte("not a CloudEvent")}
+		if err := cl.ProduceSync(context.Background(), poison).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		var snap overview.Snapshot
+		deadline := time.Now().Add(time.Minute)
+		for {
+			snap = f.overview(t)
+			if slices.ContainsFunc(snap.DeadLetters, func(d overview.DeadLetter) bool { return d.Key == "overview-poison" }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the poison record is not among the dead letters: %+v", snap.DeadLetters)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if snap.KafkaError != "" {
+			t.Errorf("kafka error: %s", snap.KafkaError)
+		}
+		if len(snap.Functions) != 5 {
+			t.Errorf("%d functions, want 5", len(snap.Functions))
+		}
+		for _, fn := range snap.Functions {
+			if fn.Name == "create-payment" && (fn.Invocations == 0 || fn.Available != 1 || len(fn.Instances) != 1) {
+				t.Errorf("create-payment: %+v", fn)
+			}
+		}
+		topics := map[string]int{}
+		for _, tp := range snap.Topics {
+			topics[tp.Name] = len(tp.Partitions)
+		}
+		if topics["payments"] != 3 || topics["paymentsResults"] != 3 || topics["payments.dlq"] != 3 {
+			t.Errorf("topics and partitions: %v", topics)
+		}
+		groups := map[string]bool{}
+		for _, g := range snap.Groups {
+			groups[g.Group+" "+g.Topic] = len(g.Partitions) == 3
+		}
+		if !groups["process-payment payments"] || !groups["apply-result paymentsResults"] {
+			t.Errorf("groups: %v", groups)
+		}
+		i := slices.IndexFunc(snap.DeadLetters, func(d overview.DeadLetter) bool { return d.Key == "overview-poison" })
+		dl := snap.DeadLetters[i]
+		if dl.Function != "process-payment" || dl.Status != http.StatusBadRequest || dl.Reason == "" {
+			t.Errorf("dead letter %+v", dl)
+		}
+		body := fmt.Sprintf(`{"topic":%q,"partition":%d,"offset":%d}`, dl.Topic, dl.Partition, dl.Offset)
+		if status, msg := f.post(t, "/system/dead-letters/replay", http.Header{}, []byte(body)); status != http.StatusOK || string(msg) != `{"replayed":1}` {
+			t.Errorf("replay: %d %s", status, msg)
+		}
+		if status, _ := f.post(t, "/system/dead-letters/replay", http.Header{}, []byte(`{"topic":"payments"}`)); status != http.StatusNotFound {
+			t.Errorf("replay from a topic that is not a dead-letter topic: %d, want 404", status)
+		}
+	})
+
 	t.Run("cold starts through the gateway, measured", func(t *testing.T) {
 		users := f.createMany(t, 1, 1)
 		p := f.mustPaymentOf(t, users[0])
@@ -218,4 +286,27 @@ func (f *fixture) waitReplicas(t *testing.T, name string, n int) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// overview reads one snapshot from the gateway's /system/overview stream.
+func (f *fixture) overview(t *testing.T) overview.Snapshot {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(f.stack.GatewayURL + "/system/overview")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var snap overview.Snapshot
+			if err := json.Unmarshal([]byte(data), &snap); err != nil {
+				t.Fatal(err)
+			}
+			return snap
+		}
+	}
+	t.Fatalf("no snapshot on /system/overview: %v", sc.Err())
+	return overview.Snapshot{}
 }
