@@ -151,6 +151,7 @@ export function PaymentsApp({ userId: initialUserId, locale: initialLocale }: Pr
           <p className={styles.tagline}>{t("tagline")}</p>
         </div>
         <div className={styles.tools}>
+          <a href="/system">{t("systemLink")}</a>
           <LanguageSwitch locale={locale} onChange={changeLocale} t={t} />
           <div className={styles.user}>
             <span id="user-label" className={styles.userLabel}>
