@@ -109,7 +109,8 @@ func New(fns []stack.Function, sc *scaler.Scaler, metrics prometheus.Gatherer, b
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{scaler: sc, metrics: metrics, inspector: in, brokers: brokers, groups: map[string][]string{}, dlqEnds: map[string]int64{}}
+	s := &Source{scaler: sc, metrics: metrics, inspector: in, brokers: brokers, groups: map[string][]string{},
+		dlqEnds: map[string]int64{}, letters: []DeadLetter{}}
 	seen := map[string]bool{}
 	for _, fn := range fns {
 		for _, t := range fn.Topics() {
@@ -161,7 +162,9 @@ func (s *Source) kafka(ctx context.Context, snap *Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("consumer groups: %w", err)
 	}
-	snap.Groups = groups
+	if groups != nil {
+		snap.Groups = groups
+	}
 	if err := s.refreshDeadLetters(ctx, topics); err != nil {
 		return fmt.Errorf("dead letters: %w", err)
 	}

@@ -41,6 +41,15 @@ func TestServerless(t *testing.T) {
 		}
 	})
 
+	t.Run("the overview's lists are lists, never null, before anything happened", func(t *testing.T) {
+		raw := f.overviewData(t)
+		for _, list := range []string{"functions", "topics", "groups", "deadLetters"} {
+			if !strings.Contains(raw, `"`+list+`":[`) {
+				t.Errorf("%s is not a JSON list in %s", list, raw)
+			}
+		}
+	})
+
 	t.Run("apply-result goes idle to zero, and the connector's calls wake it", func(t *testing.T) {
 		f.waitReplicas(t, "apply-result", 0)
 		coldStarts := metricstest.Series("gateway_function_cold_start_seconds_count", "function_name", "apply-result")
@@ -105,6 +114,51 @@ func TestServerless(t *testing.T) {
 		if _, ok := after[metricstest.Series("kafka_consumergroup_lag", "consumergroup", "process-payment", "topic", "payments", "partition", "0")]; !ok {
 			t.Error("no consumer lag for process-payment's partition 0")
 		}
+	})
+
+	t.Run("create-payment scales out under a burst of calls and back in after it", func(t *testing.T) {
+		// Every call counts toward rps, whatever its answer, as in OpenFaaS; a
+		// malformed body is the cheapest call (400, nothing stored).
+		const calls, workers = 1500, 32
+		start := time.Now()
+		var wg sync.WaitGroup
+		jobs := make(chan struct{}, calls)
+		for range calls {
+			jobs <- struct{}{}
+		}
+		close(jobs)
+		statuses := make(chan int, calls)
+		for range workers {
+			wg.Go(func() {
+				for range jobs {
+					status, _ := f.call(t, http.MethodPost, "/function/create-payment", `{`, f.stack.APIKey)
+					statuses <- status
+				}
+			})
+		}
+		var scaledOut time.Duration
+		deadline := time.Now().Add(2 * time.Minute)
+		for scaledOut == 0 {
+			if st := f.function(t, "create-payment"); st.AvailableReplicas >= 2 {
+				scaledOut = time.Since(start)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("create-payment never had 2 replicas during the burst")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		wg.Wait()
+		close(statuses)
+		for s := range statuses {
+			if s != http.StatusBadRequest {
+				t.Errorf("a call answered %d, want 400", s)
+			}
+		}
+		peak := f.function(t, "create-payment").Replicas
+		t.Logf("%d calls from %d workers took %s; a second replica was ready %s after the burst began; %d wanted at the end of it",
+			calls, workers, time.Since(start).Round(time.Millisecond), scaledOut.Round(time.Millisecond), peak)
+		f.waitReplicas(t, "create-payment", 1)
 	})
 
 	t.Run("get-payment at zero: concurrent calls wait for a replica and are all answered", func(t *testing.T) {
@@ -291,6 +345,16 @@ func (f *fixture) waitReplicas(t *testing.T, name string, n int) {
 // overview reads one snapshot from the gateway's /system/overview stream.
 func (f *fixture) overview(t *testing.T) overview.Snapshot {
 	t.Helper()
+	var snap overview.Snapshot
+	if err := json.Unmarshal([]byte(f.overviewData(t)), &snap); err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// overviewData returns the JSON of one snapshot of /system/overview.
+func (f *fixture) overviewData(t *testing.T) string {
+	t.Helper()
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(f.stack.GatewayURL + "/system/overview")
 	if err != nil {
 		t.Fatal(err)
@@ -300,13 +364,9 @@ func (f *fixture) overview(t *testing.T) overview.Snapshot {
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
 		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			var snap overview.Snapshot
-			if err := json.Unmarshal([]byte(data), &snap); err != nil {
-				t.Fatal(err)
-			}
-			return snap
+			return data
 		}
 	}
 	t.Fatalf("no snapshot on /system/overview: %v", sc.Err())
-	return overview.Snapshot{}
+	return ""
 }

@@ -83,6 +83,8 @@ describe("SystemPage", () => {
     expect(row('tr[data-dead-letter="payments.dlq/0/3"]').textContent).toContain("not retryable: status 400");
     expect(screen.getByTestId("system-status").textContent).toContain("Live");
 
+    act(() => stream.emit("overview", { ...snapshot(), deadLetters: null })); // malformed: skipped
+    expect(row('tr[data-dead-letter="payments.dlq/0/3"]')).toBeTruthy();
     act(() => stream.emit("overview", snapshot({ groups: [], deadLetters: [] })));
     expect(document.querySelector("tr[data-lag-for]")).toBeNull();
     expect(screen.getByText("No dead letters.")).toBeTruthy();

@@ -9,6 +9,19 @@ import type { SystemSnapshot } from "@/lib/types";
 
 const RETRY_MS = 5_000;
 
+/** isSnapshot checks the parts the page iterates over, so a malformed snapshot is skipped, not rendered. */
+export function isSnapshot(x: unknown): x is SystemSnapshot {
+  const s = x as Partial<SystemSnapshot> | null;
+  return (
+    typeof s === "object" &&
+    s !== null &&
+    Array.isArray(s.functions) &&
+    Array.isArray(s.topics) &&
+    Array.isArray(s.groups) &&
+    Array.isArray(s.deadLetters)
+  );
+}
+
 export interface SystemStream {
   snapshot: SystemSnapshot | null;
   /** False after the stream was refused, until it opens again. */
@@ -29,12 +42,15 @@ export function useSystemStream(url: string): SystemStream {
       source = new EventSource(url);
       source.addEventListener("open", () => setAvailable(true));
       source.addEventListener("overview", (e) => {
+        let parsed: unknown;
         try {
-          setSnapshot(JSON.parse((e as MessageEvent<string>).data) as SystemSnapshot);
-          setAvailable(true);
+          parsed = JSON.parse((e as MessageEvent<string>).data);
         } catch {
-          // A snapshot that does not parse is skipped; the next one comes in a second.
+          return; // skipped; the next one comes in a second
         }
+        if (!isSnapshot(parsed)) return;
+        setSnapshot(parsed);
+        setAvailable(true);
       });
       source.addEventListener("error", () => {
         // EventSource reconnects by itself unless the answer was not a stream.
