@@ -20,6 +20,7 @@ import (
 
 	"handler/function/functions/pkg/events"
 	"handler/function/functions/pkg/kafka"
+	"handler/function/local/scaler"
 	"handler/function/local/stack"
 )
 
@@ -285,13 +286,7 @@ func TestKnativeServicesMatchStack(t *testing.T) {
 				t.Errorf("environment differs from stack.yml:\n knative: %v\n stack:   %v", env, fn.Environment)
 			}
 
-			for _, which := range []string{"min", "max"} {
-				key := "autoscaling.knative.dev/" + which + "-scale"
-				got, err := strconv.Atoi(tmpl.Metadata.Annotations[key])
-				if want := MustScaleLabel(t, fn, which); err != nil || got != want {
-					t.Errorf("%s = %q, stack.yml com.openfaas.scale.%s is %d", key, tmpl.Metadata.Annotations[key], which, want)
-				}
-			}
+			assertAutoscaling(t, fn, tmpl.Metadata.Annotations)
 
 			exec := MustExecTimeout(t, fn)
 			timeout := time.Duration(tmpl.Spec.TimeoutSeconds) * time.Second
@@ -1003,6 +998,49 @@ func TestDeployDocReferencesExist(t *testing.T) {
 		ref := m[1]
 		if _, err := os.Stat(filepath.Join("..", filepath.FromSlash(ref))); err != nil {
 			t.Errorf("docs/deploy.md names %s: %v", ref, err)
+		}
+	}
+}
+
+// assertAutoscaling checks that a Knative revision scales as stack.yml's
+// OpenFaaS labels say: min-scale and max-scale from com.openfaas.scale.min and
+// max (min-scale 0 for com.openfaas.scale.zero, with the last pod kept for
+// zero-duration); metric and target from com.openfaas.scale.type (rps → rps,
+// capacity → concurrency) and target; target-utilization-percentage from
+// target-proportion.
+func assertAutoscaling(t *testing.T, fn stack.Function, annotations map[string]string) {
+	t.Helper()
+	policy, err := scaler.ParsePolicy(fn.Labels)
+	if err != nil {
+		t.Fatalf("stack.yml scale labels: %v", err)
+	}
+	want := map[string]string{
+		"autoscaling.knative.dev/min-scale": strconv.Itoa(MustScaleLabel(t, fn, "min")),
+		"autoscaling.knative.dev/max-scale": strconv.Itoa(MustScaleLabel(t, fn, "max")),
+	}
+	if policy.Zero {
+		want["autoscaling.knative.dev/min-scale"] = "0"
+		want["autoscaling.knative.dev/scale-to-zero-pod-retention-period"] = policy.ZeroDuration.String()
+	}
+	if _, ok := fn.Labels[scaler.LabelTarget]; ok {
+		want["autoscaling.knative.dev/metric"] = map[string]string{scaler.TypeRPS: "rps", scaler.TypeCapacity: "concurrency"}[policy.Type]
+		want["autoscaling.knative.dev/target"] = strconv.FormatFloat(policy.Target, 'f', -1, 64)
+		want["autoscaling.knative.dev/target-utilization-percentage"] = strconv.FormatFloat(policy.TargetProportion*100, 'f', -1, 64)
+	}
+	for key, v := range want {
+		got := annotations[key]
+		if key == "autoscaling.knative.dev/scale-to-zero-pod-retention-period" {
+			if d, err := time.ParseDuration(got); err == nil {
+				got = d.String()
+			}
+		}
+		if got != v {
+			t.Errorf("%s = %q, want %q from stack.yml's labels", key, annotations[key], v)
+		}
+	}
+	for key := range annotations {
+		if _, expected := want[key]; strings.HasPrefix(key, "autoscaling.knative.dev/") && !expected {
+			t.Errorf("%s is set, but stack.yml has no label it follows from", key)
 		}
 	}
 }

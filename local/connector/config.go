@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
 	"handler/function/local/stack"
@@ -95,6 +96,9 @@ type Config struct {
 
 	// Logger receives the connector's logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// Registry receives the connector's metrics (consumer lag, retries, dead
+	// letters); nil means they are kept but not exported.
+	Registry prometheus.Registerer
 	// HTTPClient calls the gateway; when nil one is built for MaxInFlight
 	// concurrent calls. Redirects should not be followed.
 	HTTPClient *http.Client

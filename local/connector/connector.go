@@ -44,6 +44,7 @@ type Connector struct {
 	ownClient bool
 	consumers []*consumer
 	cron      *cronRunner
+	metrics   *metrics
 	ran       atomic.Bool
 }
 
@@ -72,8 +73,15 @@ func New(cfg Config) (*Connector, error) {
 	}
 	c.inv = &invoker{client: httpClient, gateway: cfg.GatewayURL, contentType: cfg.ContentType, timeout: cfg.RequestTimeout}
 
+	c.metrics = newMetrics()
 	for _, fn := range subscribers {
-		c.consumers = append(c.consumers, newConsumer(fn, cfg, c.inv))
+		c.consumers = append(c.consumers, newConsumer(fn, cfg, c.inv, c.metrics))
+	}
+	c.metrics.lag.consumers = c.consumers
+	if cfg.Registry != nil {
+		if err := c.metrics.register(cfg.Registry); err != nil {
+			return nil, fmt.Errorf("connector metrics: %w", err)
+		}
 	}
 	if len(scheduled) > 0 {
 		cr, err := newCronRunner(cfg, c.inv, scheduled)

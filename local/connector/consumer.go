@@ -32,7 +32,8 @@ type consumer struct {
 	log *slog.Logger
 	inv *invoker
 
-	client *kgo.Client
+	metrics *metrics
+	client  *kgo.Client
 
 	mu    sync.Mutex
 	parts map[topicPartition]*partition
@@ -63,9 +64,10 @@ type partition struct {
 	cancel context.CancelFunc
 }
 
-func newConsumer(fn stack.Function, cfg Config, inv *invoker) *consumer {
+func newConsumer(fn stack.Function, cfg Config, inv *invoker, m *metrics) *consumer {
 	return &consumer{
 		fn:       fn,
+		metrics:  m,
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "connector", "function", fn.Name),
 		inv:      inv,
@@ -163,6 +165,7 @@ func (c *consumer) poll(ctx context.Context) {
 			}
 			c.log.Log(ctx, level, "fetch failed", "topic", topic, "partition", p, "err", err)
 		})
+		c.watermarks(fetches)
 		fetches.EachRecord(c.dispatch)
 		c.client.AllowRebalance()
 	}
@@ -251,6 +254,7 @@ func (c *consumer) deliver(ctx context.Context, r *kgo.Record) bool {
 		case attempt >= c.cfg.Retry.MaxAttempts:
 			return c.deadLetter(ctx, r, res, attempt, fmt.Sprintf("gave up after %d attempts: %s", attempt, res))
 		}
+		c.metrics.retries.WithLabelValues(c.fn.Name, r.Topic).Inc()
 		wait := c.cfg.Retry.backoff(attempt, res.retryAfter)
 		log.Info("delivery failed, will retry", "attempt", attempt, "result", res.String(), "retry_in", wait)
 		if !sleep(ctx, c.stopping, wait) {
@@ -324,6 +328,7 @@ func (c *consumer) deadLetter(ctx context.Context, r *kgo.Record, res result, at
 	for attempt := 1; ; attempt++ {
 		err := c.client.ProduceSync(ctx, dl).FirstErr()
 		if err == nil {
+			c.metrics.deadLetters.WithLabelValues(c.fn.Name, r.Topic).Inc()
 			log.Warn("record dead-lettered", "reason", reason, "status", res.status, "attempts", attempts)
 			return true
 		}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // DeadLetter is a record of a dead-letter topic with its dlq-* headers decoded.
@@ -116,53 +115,16 @@ type bounds struct{ start, end int64 }
 // partitionBounds returns the first and the next-to-be-written offset of every
 // partition of topic.
 func partitionBounds(ctx context.Context, cl *kgo.Client, topic string) (map[int32]bounds, error) {
-	mreq := kmsg.NewPtrMetadataRequest()
-	mt := kmsg.NewMetadataRequestTopic()
-	mt.Topic = kmsg.StringPtr(topic)
-	mreq.Topics = append(mreq.Topics, mt)
-	mresp, err := mreq.RequestWith(ctx, cl)
+	states, err := describeTopics(ctx, cl, []string{topic})
 	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
+		return nil, err
 	}
-	if len(mresp.Topics) != 1 {
-		return nil, fmt.Errorf("metadata: %d topics in the answer, want 1", len(mresp.Topics))
+	if len(states) != 1 {
+		return nil, fmt.Errorf("metadata: %d topics in the answer, want 1", len(states))
 	}
-	if err := kerr.ErrorForCode(mresp.Topics[0].ErrorCode); err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-
 	out := map[int32]bounds{}
-	for _, ts := range []int64{-2, -1} { // -2: earliest, -1: latest
-		req := kmsg.NewPtrListOffsetsRequest()
-		req.ReplicaID = -1
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = topic
-		for _, p := range mresp.Topics[0].Partitions {
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Partition = p.Partition
-			rp.CurrentLeaderEpoch = -1
-			rp.Timestamp = ts
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return nil, fmt.Errorf("list offsets: %w", err)
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					return nil, fmt.Errorf("list offsets %s/%d: %w", t.Topic, p.Partition, err)
-				}
-				b := out[p.Partition]
-				if ts == -2 {
-					b.start = p.Offset
-				} else {
-					b.end = p.Offset
-				}
-				out[p.Partition] = b
-			}
-		}
+	for _, p := range states[0].Partitions {
+		out[p.Partition] = bounds{start: p.Start, end: p.End}
 	}
 	return out, nil
 }

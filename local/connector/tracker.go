@@ -21,6 +21,11 @@ type tracker struct {
 	last int64
 	// committed is the highest offset the group coordinator acknowledged, -1 before any.
 	committed int64
+	// first is the offset of the first record added, -1 before any: where the
+	// group stood when this consumer got the partition.
+	first int64
+	// highWatermark is the partition's end offset at the last fetch, -1 before any.
+	highWatermark int64
 }
 
 type entry struct {
@@ -30,7 +35,7 @@ type entry struct {
 }
 
 func newTracker() *tracker {
-	return &tracker{next: kgo.EpochOffset{Epoch: -1, Offset: -1}, last: -1, committed: -1}
+	return &tracker{next: kgo.EpochOffset{Epoch: -1, Offset: -1}, last: -1, committed: -1, first: -1, highWatermark: -1}
 }
 
 // add registers a record about to be delivered. It refuses (false) an offset
@@ -41,6 +46,9 @@ func (t *tracker) add(offset int64, epoch int32) (*entry, bool) {
 		return nil, false
 	}
 	t.last = offset
+	if t.first < 0 {
+		t.first = offset
+	}
 	e := &entry{offset: offset, epoch: epoch}
 	t.pending = append(t.pending, e)
 	return e, true
@@ -78,4 +86,22 @@ func (t *tracker) inFlight() (running, waiting int) {
 		}
 	}
 	return running, waiting
+}
+
+// lag is how many records of the partition the group has not committed yet:
+// the end offset at the last fetch minus the committed offset (or, before the
+// first commit, the offset this consumer started at). It reports false while
+// no fetch has said where the partition ends.
+func (t *tracker) lag() (int64, bool) {
+	if t.highWatermark < 0 {
+		return 0, false
+	}
+	position := t.committed
+	if position < 0 {
+		position = t.first
+	}
+	if position < 0 {
+		position = t.highWatermark
+	}
+	return max(t.highWatermark-position, 0), true
 }

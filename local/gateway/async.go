@@ -172,10 +172,11 @@ type asyncResult struct {
 
 func (g *Gateway) runAsync(ctx context.Context, c *asyncCall) {
 	name := c.fn.meta.Name
-	c.fn.invocations.Add(1)
+	finish := g.metrics.begin(c.fn)
 	started := time.Now()
 	res, err := g.invokeAsync(ctx, c)
 	duration := time.Since(started)
+	finish(res.status)
 	if err != nil && ctx.Err() != nil {
 		g.queue.lost.Add(1)
 		g.log.Warn("async call cut off at shutdown", "function", name, "call_id", c.id, "err", err)
@@ -211,7 +212,7 @@ func (g *Gateway) callbackWorker(ctx context.Context) {
 
 func (g *Gateway) invokeAsync(ctx context.Context, c *asyncCall) (asyncResult, error) {
 	unavailable := asyncResult{status: http.StatusServiceUnavailable}
-	target, ok := g.cfg.Upstream(c.fn.meta.Name)
+	target, ok := g.upstream(ctx, c.fn.meta.Name, c.id)
 	if !ok {
 		return unavailable, errors.New("no endpoint registered")
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"handler/function/local/stack"
 )
 
@@ -41,9 +43,13 @@ const (
 	DefaultAsyncQueueSize    = 256
 	DefaultAsyncMaxBodyBytes = 1 << 20 // NATS' default max_payload, which bounds the real queue too.
 	DefaultEventHistory      = 1000
-	DefaultSSEHeartbeat      = 15 * time.Second
-	DefaultProviderName      = "payment-pet-local"
-	DefaultVersion           = "dev"
+	// DefaultWakeTimeout is longer than a function's start (well under a
+	// second here, a few seconds for a pulled image) and shorter than a
+	// caller's patience.
+	DefaultWakeTimeout  = 30 * time.Second
+	DefaultSSEHeartbeat = 15 * time.Second
+	DefaultProviderName = "payment-pet-local"
+	DefaultVersion      = "dev"
 )
 
 // UpstreamFunc returns the base URL of a function's running process, or false
@@ -72,8 +78,33 @@ type Config struct {
 	// Upstreams.Lookup fits. Required.
 	Upstream UpstreamFunc
 	// Ready reports whether a function's process is ready, for
-	// availableReplicas. Nil means "ready when Upstream knows it".
+	// availableReplicas. Nil means "ready when Upstream knows it". Replicas,
+	// when set, is used instead.
 	Ready func(function string) bool
+	// Replicas reports a function's desired and ready replicas, for
+	// /system/functions and gateway_service_count. Nil means one replica,
+	// available when Ready says so.
+	Replicas func(function string) (replicas, available int)
+	// Scale sets a function's replicas (POST /system/scale-function/<name>).
+	// Nil answers that route 501.
+	Scale func(function string, replicas int) error
+	// Wake, when set, is called for a call to a function with no ready
+	// replica (scaled to zero, or all restarting): it starts one and returns
+	// once one is ready, or when ctx ends. The call waits for it and is then
+	// forwarded; the wait is gateway_function_cold_start_seconds.
+	Wake func(ctx context.Context, function string) error
+	// WakeTimeout bounds that wait; past it the call answers 503.
+	WakeTimeout time.Duration
+	// Overview, when set, is sent as JSON on /system/overview (Server-Sent
+	// Events) every OverviewEvery: the System page's state.
+	Overview      func(ctx context.Context) any
+	OverviewEvery time.Duration
+	// Replay re-sends dead letters (POST /system/dead-letters/replay); nil
+	// answers that route 501.
+	Replay func(ctx context.Context, req ReplayRequest) (int, error)
+	// Registry receives the gateway's metrics and is what /metrics serves, so
+	// the runner can add the connector's. Nil means a registry of its own.
+	Registry *prometheus.Registry
 	// Namespace reported by /system/functions.
 	Namespace string
 	// EnvProcess reported by /system/functions.
@@ -153,6 +184,8 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.SSEHeartbeat, DefaultSSEHeartbeat)
 	setDefault(&c.ProviderName, DefaultProviderName)
 	setDefault(&c.Version, DefaultVersion)
+	setDefault(&c.WakeTimeout, DefaultWakeTimeout)
+	setDefault(&c.OverviewEvery, time.Second)
 	return c
 }
 
@@ -203,6 +236,8 @@ func (c Config) Validate() error {
 		{"async max body bytes", c.AsyncMaxBodyBytes > 0},
 		{"event history", c.EventHistory > 0},
 		{"SSE heartbeat", c.SSEHeartbeat > 0},
+		{"wake timeout", c.WakeTimeout > 0},
+		{"overview interval", c.OverviewEvery > 0},
 	}
 	for _, p := range positive {
 		if !p.ok {

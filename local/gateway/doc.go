@@ -8,10 +8,17 @@
 //	/function/<name>[/<path>]        any method, proxied to the function's process
 //	/async-function/<name>[/<path>]  POST only: 202 at once, the call runs later
 //	GET /system/functions            the functions as a JSON array
-//	GET /system/function/<name>      one function
+//	GET /system/function/<name>      one function: replicas, availableReplicas, invocationCount
+//	POST /system/scale-function/<name> set its replicas (202), as OpenFaaS
 //	GET /system/info                 provider "local" and version
 //	GET /healthz                     "OK"
 //	GET /system/events[?userId=]     Server-Sent Events of Kafka records (not OpenFaaS)
+//	GET /system/overview             Server-Sent Events for the UI's System page (not OpenFaaS)
+//	POST /system/dead-letters/replay replay dead letters (not OpenFaaS)
+//	GET /metrics                     Prometheus metrics under OpenFaaS's names
+//
+// A call to a function with no ready replica (scaled to zero) waits while
+// Config.Wake starts one, as the OpenFaaS gateway does, and is then proxied.
 //
 // As on OpenFaaS, /system/* needs HTTP basic auth as the admin (Config.AdminUser
 // and AdminPassword; the runner keeps them in the secrets basic-auth-user and
@@ -55,6 +62,7 @@
 //     restarting) answers 503 with Retry-After, since waiting helps. A call
 //     that outlives Config.UpstreamTimeout answers 504.
 //   - invocationCount counts calls since this gateway started, sync and async.
+//   - /metrics shares the gateway's port (OpenFaaS serves it on 8082).
 //   - /system/events is an addition for the local UI: every Kafka record the
 //     runner's event source sees, as documented in docs/contracts.md ("Local
 //     gateway event stream"); ?userId= keeps only that user's payments.

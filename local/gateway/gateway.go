@@ -38,6 +38,7 @@ type Gateway struct {
 	events   *Events
 	handler  http.Handler
 	docs     *apiDoc // parsed Config.OpenAPI, nil without one
+	metrics  *metrics
 
 	// stopping is closed when shutdown begins, to end the open event streams
 	// (http.Server.Shutdown would otherwise wait for them until its deadline).
@@ -88,6 +89,12 @@ func New(cfg Config, logger *slog.Logger) (*Gateway, error) {
 		}
 		g.docs = docs
 	}
+
+	m, err := newMetrics(g, cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("gateway metrics: %w", err)
+	}
+	g.metrics = m
 
 	g.transport = newTransport()
 	g.proxy = g.newReverseProxy()
@@ -148,10 +155,16 @@ func (g *Gateway) routes() http.Handler {
 	system := http.NewServeMux()
 	system.HandleFunc("GET /system/functions", g.serveFunctions)
 	system.HandleFunc("GET /system/function/{name}", g.serveFunctionStatus)
+	system.HandleFunc("POST /system/scale-function/{name}", g.serveScaleFunction)
 	system.HandleFunc("GET /system/info", g.serveInfo)
 	system.HandleFunc("GET /system/events", g.serveEvents)
+	system.HandleFunc("GET /system/overview", g.serveOverview)
+	system.HandleFunc("POST /system/dead-letters/replay", g.serveReplay)
 	mux.Handle("/system/", g.requireAdmin(system))
 	mux.HandleFunc("GET /healthz", g.serveHealthz)
+	// OpenFaaS serves metrics on a port of their own (8082); here they share
+	// the gateway's, outside /system.
+	mux.Handle("GET /metrics", g.metrics.handler())
 	mux.HandleFunc("GET /openapi.yaml", g.serveOpenAPI)
 	mux.HandleFunc("GET /docs", g.serveDocs)
 	return mux

@@ -86,15 +86,16 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &call{fn: fn, path: subPath(r, "function"), id: id, start: start}
-	fn.invocations.Add(1)
+	finish := g.metrics.begin(fn)
 	defer func() {
 		// Deferred so it also runs when ReverseProxy aborts a broken stream
 		// with http.ErrAbortHandler.
+		finish(c.status)
 		g.log.Info("call", "function", name, "method", r.Method, "path", c.path,
 			"status", c.status, "duration", time.Since(start), "call_id", id)
 	}()
 
-	target, ok := g.cfg.Upstream(name)
+	target, ok := g.upstream(r.Context(), name, id)
 	if !ok {
 		c.status = http.StatusServiceUnavailable
 		setCallHeaders(w.Header(), c)
@@ -116,6 +117,32 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), callKey{}, c), g.cfg.UpstreamTimeout)
 	defer cancel()
 	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// upstream returns a ready replica of the function. With none and a Wake
+// hook (scale from zero), the call waits here while one starts, up to
+// WakeTimeout, and the wait is measured as a cold start.
+func (g *Gateway) upstream(ctx context.Context, name, callID string) (*url.URL, bool) {
+	if target, ok := g.cfg.Upstream(name); ok || g.cfg.Wake == nil {
+		return target, ok
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.WakeTimeout)
+	defer cancel()
+	for {
+		if err := g.cfg.Wake(ctx, name); err != nil {
+			g.log.Warn("function did not wake", "function", name, "call_id", callID, "waited", time.Since(start), "err", err)
+			return nil, false
+		}
+		// Another waiter's call may have been the replica's last before it
+		// stopped again; then wake it again, within the same deadline.
+		if target, ok := g.cfg.Upstream(name); ok {
+			waited := time.Since(start)
+			g.metrics.coldStarts.WithLabelValues(name).Observe(waited.Seconds())
+			g.log.Info("cold start", "function", name, "call_id", callID, "waited", waited)
+			return target, true
+		}
+	}
 }
 
 // maxBufferedBody is the largest request body read into memory before it is

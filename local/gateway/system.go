@@ -47,12 +47,7 @@ type VersionInfo struct {
 
 func (g *Gateway) status(fn *function) FunctionStatus {
 	meta := fn.meta
-	// The local runner keeps exactly one process per function.
-	const replicas = 1
-	var available uint64
-	if g.ready(meta.Name) {
-		available = replicas
-	}
+	replicas, available := g.replicas(meta.Name)
 	return FunctionStatus{
 		Name:              meta.Name,
 		Image:             meta.Image,
@@ -62,18 +57,65 @@ func (g *Gateway) status(fn *function) FunctionStatus {
 		Secrets:           meta.Secrets,
 		Labels:            nonNil(meta.Labels),
 		Annotations:       nonNil(meta.Annotations),
-		Replicas:          replicas,
-		AvailableReplicas: available,
+		Replicas:          uint64(replicas),
+		AvailableReplicas: uint64(available),
 		InvocationCount:   float64(fn.invocations.Load()),
 	}
 }
 
-func (g *Gateway) ready(name string) bool {
-	if g.cfg.Ready != nil {
-		return g.cfg.Ready(name)
+// replicas returns a function's desired and ready replicas.
+func (g *Gateway) replicas(name string) (replicas, available int) {
+	if g.cfg.Replicas != nil {
+		return g.cfg.Replicas(name)
 	}
-	_, ok := g.cfg.Upstream(name)
-	return ok
+	ready := false
+	if g.cfg.Ready != nil {
+		ready = g.cfg.Ready(name)
+	} else {
+		_, ready = g.cfg.Upstream(name)
+	}
+	if ready {
+		return 1, 1
+	}
+	return 1, 0
+}
+
+// ScaleRequest is the body of POST /system/scale-function/<name>, as in the
+// OpenFaaS provider API.
+type ScaleRequest struct {
+	ServiceName string `json:"serviceName"`
+	Replicas    *int   `json:"replicas"`
+	Namespace   string `json:"namespace,omitempty"`
+}
+
+// serveScaleFunction sets a function's replicas and answers 202, as the
+// OpenFaaS gateway does; the replicas start in the background.
+func (g *Gateway) serveScaleFunction(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, ok := g.functions[name]; !ok {
+		httpError(w, http.StatusNotFound, "Cannot find function: %s.", name)
+		return
+	}
+	var req ScaleRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	if err := dec.Decode(&req); err != nil || req.Replicas == nil || *req.Replicas < 0 {
+		httpError(w, http.StatusBadRequest, `Body must be JSON {"serviceName": "%s", "replicas": <0 or more>}.`, name)
+		return
+	}
+	if req.ServiceName != "" && req.ServiceName != name {
+		httpError(w, http.StatusBadRequest, "serviceName %q does not match the path's %q.", req.ServiceName, name)
+		return
+	}
+	if g.cfg.Scale == nil {
+		httpError(w, http.StatusNotImplemented, "Scaling is not supported here.")
+		return
+	}
+	if err := g.cfg.Scale(name, *req.Replicas); err != nil {
+		httpError(w, http.StatusBadRequest, "Cannot scale %s: %v.", name, err)
+		return
+	}
+	g.log.Info("scaled", "function", name, "replicas", *req.Replicas)
+	w.WriteHeader(http.StatusAccepted)
 }
 
 func nonNil(m map[string]string) map[string]string {

@@ -38,6 +38,9 @@ type Config struct {
 	// FunctionEnv overrides the functions' stack.yml environment, for the
 	// variables they declare there (PAYMENT_PROVIDER_MAX_DELAY=0, say).
 	FunctionEnv map[string]string
+	// Labels overrides stack.yml labels per function (function → label →
+	// value), e.g. a short com.openfaas.scale.zero-duration for an experiment.
+	Labels map[string]map[string]string
 	// UI starts the Next.js UI on UIPort when ui/ exists.
 	UI     bool
 	UIPort int

@@ -14,64 +14,41 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"handler/function/local/gateway"
 )
 
-// process keeps one function running as its own OS process, as a container
-// would be: a crash takes down only that function, and it is restarted with
-// backoff. While it is down the gateway answers 503 for it.
+// process is one replica of a function, run as its own OS process, as a
+// container would be: a crash takes down only that replica. Package scaler
+// decides how many run and replaces one that dies.
 type process struct {
 	name   string
 	binary string
 	env    []string
-	ups    *gateway.Upstreams
 	log    *slog.Logger
 	out    io.Writer
 	// logFile, when set, also receives the function's output unprefixed, so a
 	// learner can `tail -f .local/logs/process-payment.log`.
 	logFile string
 
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	ready    bool
-	restarts int
+	mu  sync.Mutex
+	cmd *exec.Cmd
 }
 
-// run starts the process and restarts it whenever it exits, until ctx ends;
-// then it stops it with SIGTERM (SIGKILL after a grace period).
-func (p *process) run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		started := time.Now()
-		err := p.once(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		p.mu.Lock()
-		p.restarts++
-		p.mu.Unlock()
-		if time.Since(started) > 10*time.Second {
-			backoff = 100 * time.Millisecond
-		}
-		p.log.Warn("function exited; restarting", "function", p.name, "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-func (p *process) once(ctx context.Context) error {
+// Run starts the process and returns when it exits, or stops it with SIGTERM
+// (SIGKILL after a grace period) when ctx ends. It calls ready once the
+// process listens. Each replica has its own function and metrics ports.
+func (p *process) Run(ctx context.Context, ready func(*url.URL)) error {
 	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	metricsPort, err := freePort()
 	if err != nil {
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(p.binary)
-	cmd.Env = append(append([]string{}, p.env...), "FUNCTION_LISTEN_ADDR="+addr)
+	cmd.Env = append(append([]string{}, p.env...), "FUNCTION_LISTEN_ADDR="+addr,
+		fmt.Sprintf("METRICS_ADDR=127.0.0.1:%d", metricsPort))
 	out := p.out
 	if p.logFile != "" {
 		f, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -105,8 +82,7 @@ func (p *process) once(ctx context.Context) error {
 		<-exited
 		return err
 	}
-	p.setReady(addr, true)
-	defer p.setReady(addr, false)
+	ready(&url.URL{Scheme: "http", Host: addr})
 
 	select {
 	case err := <-exited:
@@ -123,24 +99,6 @@ func (p *process) once(ctx context.Context) error {
 	}
 }
 
-func (p *process) setReady(addr string, ready bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ready = ready
-	if ready {
-		p.ups.Set(p.name, &url.URL{Scheme: "http", Host: addr})
-	} else {
-		p.ups.Remove(p.name)
-	}
-}
-
-// Ready reports whether the process is up and listening.
-func (p *process) Ready() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ready
-}
-
 // Kill sends SIGKILL to the running process, as a crash would.
 func (p *process) Kill() error {
 	p.mu.Lock()
@@ -149,13 +107,6 @@ func (p *process) Kill() error {
 		return fmt.Errorf("%s is not running", p.name)
 	}
 	return p.cmd.Process.Signal(syscall.SIGKILL)
-}
-
-// Restarts counts how often the process was restarted.
-func (p *process) Restarts() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.restarts
 }
 
 func waitListening(ctx context.Context, addr string, exited <-chan error) error {

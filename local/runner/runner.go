@@ -17,18 +17,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"handler/function/db"
 	"handler/function/functions/pkg/config"
 	"handler/function/local/connector"
 	"handler/function/local/fnbuild"
 	"handler/function/local/gateway"
+	"handler/function/local/overview"
 	"handler/function/local/pgcluster"
+	"handler/function/local/scaler"
 	"handler/function/local/stack"
 )
 
@@ -51,10 +55,10 @@ type Stack struct {
 	// OpenFaaS names the secret.
 	AdminPassword string
 
-	pg        *pgcluster.Cluster
-	kafka     *embeddedKafka
-	processes map[string]*process
-	gateway   *gateway.Gateway
+	pg      *pgcluster.Cluster
+	kafka   *embeddedKafka
+	scaler  *scaler.Scaler
+	gateway *gateway.Gateway
 }
 
 // Start brings every part up, in dependency order, and returns once the
@@ -67,7 +71,16 @@ func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{cfg: cfg, log: log, base: base, logs: logs, stack: st, processes: map[string]*process{}}
+	for name, labels := range cfg.Labels {
+		fn, ok := st.Functions[name]
+		if !ok {
+			return nil, fmt.Errorf("labels for %s: no such function", name)
+		}
+		fn.Labels = maps.Clone(fn.Labels)
+		maps.Copy(fn.Labels, labels)
+		st.Functions[name] = fn
+	}
+	s := &Stack{cfg: cfg, log: log, base: base, logs: logs, stack: st}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -149,23 +162,41 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}
-	ups := &gateway.Upstreams{}
-	for _, fn := range s.stack.Sorted() {
-		s.processes[fn.Name] = &process{
-			name: fn.Name, binary: binaries[fn.Name], env: s.functionEnv(fn, secrets),
-			ups: ups, log: s.log, out: s.logs, logFile: filepath.Join(logDir, fn.Name+".log"),
-		}
+	// Each function runs as replicas within its scale labels (package scaler).
+	sc, err := scaler.New(s.stack.Sorted(), func(fn stack.Function) scaler.Process {
+		return &process{name: fn.Name, binary: binaries[fn.Name], env: s.functionEnv(fn, secrets),
+			log: s.log, out: s.logs, logFile: filepath.Join(logDir, fn.Name+".log")}
+	}, s.base)
+	if err != nil {
+		return err
 	}
+	s.scaler = sc
+	// One registry for the gateway's and the connector's metrics, served at
+	// the gateway's /metrics and read by the autoscaler.
+	registry := prometheus.NewRegistry()
+	// What the UI's System page shows, streamed by the gateway.
+	ov, err := overview.New(s.stack.Sorted(), sc, registry, s.Brokers, func(t string) string { return t + connector.DefaultDLQSuffix })
+	if err != nil {
+		return err
+	}
+	defer ov.Close()
 	openapi, err := os.ReadFile(filepath.Join(s.cfg.Root, "docs", "openapi.yaml"))
 	if err != nil {
 		return err
 	}
 	gw, err := gateway.New(gateway.Config{
-		OpenAPI:       openapi,
-		Addr:          s.cfg.GatewayAddr,
-		Functions:     s.stack.Sorted(),
-		Upstream:      ups.Lookup,
-		Ready:         func(name string) bool { return s.processes[name] != nil && s.processes[name].Ready() },
+		OpenAPI:   openapi,
+		Addr:      s.cfg.GatewayAddr,
+		Functions: s.stack.Sorted(),
+		Upstream:  sc.Lookup,
+		Replicas:  sc.Replicas,
+		Scale:     sc.Scale,
+		Wake:      sc.Wake,
+		Registry:  registry,
+		Overview:  func(ctx context.Context) any { return ov.Snapshot(ctx) },
+		Replay: func(ctx context.Context, r gateway.ReplayRequest) (int, error) {
+			return ov.Replay(ctx, r.Topic, r.Partition, r.Offset, gateway.ErrNoDeadLetters)
+		},
 		AdminPassword: s.AdminPassword,
 		// The functions' own parser, so the gateway accepts exactly their keys.
 		APIKeys:       config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": secrets})).APIKeys(),
@@ -188,20 +219,23 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 			}
 			gw.Events().Publish(gateway.EventFromRecord(r.Topic, r.Partition, r.Offset, r.Key, r.Value, headers, r.Timestamp))
 		},
-		Logger: s.base,
+		Logger:   s.base,
+		Registry: registry,
 	})
 	if err != nil {
 		return err
 	}
 
-	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	funcCtx, stopFunctions := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopFunctions()
-	for _, p := range s.processes {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.run(funcCtx) }()
-	}
+	sc.Start()
+	defer sc.Stop()
+	autoscaleCtx, stopAutoscaler := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAutoscaler()
+	autoscalerDone := make(chan struct{})
+	go func() {
+		defer close(autoscalerDone)
+		(&scaler.Autoscaler{Scaler: sc, Metrics: registry, Log: s.base}).Run(autoscaleCtx)
+	}()
 	gwCtx, stopGateway := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopGateway()
 	go func() { errs <- gw.Run(gwCtx) }()
@@ -252,8 +286,9 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		}
 	}
 	stopGateway()
-	stopFunctions()
-	wg.Wait()
+	stopAutoscaler()
+	<-autoscalerDone
+	sc.Stop()
 	return runErr
 }
 
@@ -261,8 +296,8 @@ func (s *Stack) waitFunctions(ctx context.Context) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		missing := []string{}
-		for name, p := range s.processes {
-			if !p.Ready() {
+		for _, name := range s.scaler.Names() {
+			if !s.Ready(name) {
 				missing = append(missing, name)
 			}
 		}
@@ -342,20 +377,26 @@ func (s *Stack) functionEnv(fn stack.Function, secrets string) []string {
 	return append(env, "OPENFAAS_SECRETS_DIR="+secrets)
 }
 
-// Kill crashes a function's process (kill -9); the runner restarts it.
+// Kill crashes one replica of a function (kill -9); it is replaced.
 func (s *Stack) Kill(function string) error {
-	p, ok := s.processes[function]
-	if !ok {
+	f := s.scaler.Function(function)
+	if f == nil {
 		return fmt.Errorf("no function %s", function)
 	}
-	return p.Kill()
+	return f.Kill()
 }
 
-// Ready reports whether a function's process is up.
-func (s *Stack) Ready(function string) bool { return s.processes[function].Ready() }
+// Ready reports whether a function has a replica up.
+func (s *Stack) Ready(function string) bool {
+	_, available := s.scaler.Replicas(function)
+	return available > 0
+}
 
-// Restarts counts the restarts of a function's process.
-func (s *Stack) Restarts(function string) int { return s.processes[function].Restarts() }
+// Restarts counts the replicas of a function that died and were replaced.
+func (s *Stack) Restarts(function string) int { return s.scaler.Function(function).Restarts() }
+
+// Scaler is the stack's replica manager, for tests and experiments.
+func (s *Stack) Scaler() *scaler.Scaler { return s.scaler }
 
 // StopKafka stops the embedded Kafka cluster, keeping its data.
 func (s *Stack) StopKafka() error {

@@ -40,7 +40,10 @@ type fixture struct {
 	root  string
 }
 
-func mustStack(t *testing.T) *fixture {
+func mustStack(t *testing.T) *fixture { t.Helper(); return mustStackWith(t, nil) }
+
+// mustStackWith starts a stack whose configuration change has adjusted.
+func mustStackWith(t *testing.T, change func(*runner.Config)) *fixture {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -65,6 +68,9 @@ func mustStack(t *testing.T) *fixture {
 			"PAYMENT_PROVIDER_MAX_DELAY": "1s",
 			"PUBLISH_TIMEOUT":            "1s",
 		},
+	}
+	if change != nil {
+		change(&cfg)
 	}
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())

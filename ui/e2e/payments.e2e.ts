@@ -216,3 +216,30 @@ describe("the payment page", () => {
     await page.screenshot({ path: join(RESULTS, "e2e-phone.png"), fullPage: true });
   });
 });
+
+describe("the System page", () => {
+  const fn = (name: string) => page.locator(`tr[data-function="${name}"]`);
+
+  it("shows every function, the topics and the consumer groups, live", async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${UI_URL}/system`);
+    await page.locator("tr[data-function]").nth(4).waitFor();
+    expect(await page.locator("tr[data-function]").count()).toBe(5);
+    expect(await page.getByTestId("replicas-create-payment").textContent()).toBe("1 / 1");
+    await page.locator('table[data-topic="payments"] tbody tr').nth(2).waitFor();
+    await page.locator('tr[data-lag-for="process-payment/payments/0"]').waitFor();
+  });
+
+  it("scales process-payment to 2 and back with its control, and shows the replicas come and go", async () => {
+    for (const n of [2, 1]) {
+      await fn("process-payment").locator("input").fill(String(n));
+      await fn("process-payment").locator('button[type="submit"]').click();
+      await page.waitForFunction(
+        (want) => document.querySelector('[data-testid="replicas-process-payment"]')?.textContent === want,
+        `${n} / ${n}`,
+        { timeout: SETTLE_MS },
+      );
+    }
+    await page.screenshot({ path: join(RESULTS, "e2e-system.png"), fullPage: true });
+  });
+});

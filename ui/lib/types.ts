@@ -70,3 +70,49 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export function isUUID(s: string | null | undefined): s is string {
   return typeof s === "string" && UUID_RE.test(s);
 }
+
+/** One snapshot of the local gateway's /system/overview stream (package local/overview). */
+export interface SystemSnapshot {
+  time: string;
+  functions: SystemFunction[];
+  topics: { name: string; partitions: { partition: number; leader: number; start: number; end: number }[] }[];
+  groups: { group: string; topic: string; partitions: { partition: number; committed: number; end: number; lag: number }[] }[];
+  deadLetters: DeadLetter[];
+  kafkaError?: string;
+}
+
+export interface SystemFunction {
+  name: string;
+  replicas: number;
+  availableReplicas: number;
+  min: number;
+  max: number;
+  scaleType: string;
+  target: number;
+  scaleToZero: boolean;
+  instances: { id: number; ready: boolean; addr?: string; calls: number }[];
+  invocations: number;
+  rps: number;
+  /** Seconds, over the last ten. */
+  p50: number;
+  p99: number;
+  inFlight: number;
+  coldStarts: number;
+  /** Seconds. */
+  coldStartMean: number;
+}
+
+export interface DeadLetter {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: string;
+  function: string;
+  reason: string;
+  status: number;
+  attempts: number;
+  originalTopic: string;
+  originalPartition: number;
+  originalOffset: number;
+  time: string;
+}

@@ -69,7 +69,11 @@ export class FakeEventSource extends EventTarget {
   }
 
   record(data: unknown) {
-    this.dispatchEvent(new MessageEvent("record", { data: JSON.stringify(data) }));
+    this.emit("record", data);
+  }
+
+  emit(type: string, data: unknown) {
+    this.dispatchEvent(new MessageEvent(type, { data: JSON.stringify(data) }));
   }
 
   /** refuse is what a browser does on a 404 or 503: close for good and report an error. */

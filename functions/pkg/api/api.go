@@ -12,10 +12,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
+	"handler/function/functions/pkg/config"
+	"handler/function/functions/pkg/metrics"
 	"handler/function/functions/pkg/payment"
 )
 
@@ -152,7 +155,19 @@ func Authorize(req handler.Request, keys []string) error {
 // dependencies (built on the first call, see package lazy) and hands the
 // request to serve. A failed build answers like any other error: 503 when a
 // dependency is down, 500 for a bad configuration.
-func Serve[S any](req handler.Request, deps func(context.Context) (S, error), serve func(S, context.Context, handler.Request) handler.Response) handler.Response {
+//
+// It also times every call for the process's metrics, whose side listener it
+// starts on the first call (package metrics).
+func Serve[S any](req handler.Request, deps func(context.Context) (S, error), serve func(S, context.Context, handler.Request) handler.Response) (resp handler.Response) {
+	startMetrics()
+	start := time.Now()
+	defer func() {
+		status := resp.StatusCode
+		if status == 0 {
+			status = http.StatusOK
+		}
+		metrics.ObserveRequest(status, time.Since(start))
+	}()
 	ctx := Context(req)
 	s, err := deps(ctx)
 	if err != nil {
@@ -160,3 +175,8 @@ func Serve[S any](req handler.Request, deps func(context.Context) (S, error), se
 	}
 	return serve(s, ctx, req)
 }
+
+// startMetrics opens the metrics listener at METRICS_ADDR, once per process.
+var startMetrics = sync.OnceFunc(func() {
+	metrics.Start(config.FromOS().String("METRICS_ADDR", ""), slog.Default())
+})

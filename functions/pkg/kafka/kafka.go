@@ -15,6 +15,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 
+	"handler/function/functions/pkg/metrics"
 	"handler/function/functions/pkg/payment"
 )
 
@@ -91,11 +92,14 @@ func (p *Publisher) Publish(ctx context.Context, topic, key string, e cloudevent
 	ctx = kafka_sarama.WithMessageKey(ctx, sarama.StringEncoder(key))
 	result := make(chan error, 1)
 	go func() {
-		if r := client.Send(ctx, e); !cloudevents.IsACK(r) {
-			result <- r
-			return
+		// Measured here, so a send that outlives ctx still counts its outcome.
+		start := time.Now()
+		r := client.Send(ctx, e)
+		if cloudevents.IsACK(r) {
+			r = nil
 		}
-		result <- nil
+		metrics.ObserveProduce(topic, r, time.Since(start))
+		result <- r
 	}()
 	select {
 	case err := <-result:

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"handler/function/functions/pkg/metrics"
 	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/payment"
 )
@@ -43,6 +44,7 @@ const DefaultTimeout = 3 * time.Second
 // Store is the Postgres implementation of the payment store.
 type Store struct {
 	pool     *pgxpool.Pool
+	unwatch  func() // removes the pool from the process's metrics
 	listener *listener
 	timeout  time.Duration
 	now      func() time.Time
@@ -93,7 +95,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
 	}
-	s := &Store{pool: pool, timeout: cfg.Timeout, now: cfg.Now}
+	s := &Store{pool: pool, unwatch: metrics.WatchPool(pool), timeout: cfg.Timeout, now: cfg.Now}
 	s.listener = newListener(pc.ConnConfig.Copy(), cfg.Timeout)
 	s.reads = &batcher[readRequest, payment.Payment]{op: "get payment", max: maxBatch, run: s.readBatch}
 	s.updates = &batcher[updateRequest, payment.Payment]{op: "update payment", max: maxBatch, run: s.updateBatch}
@@ -112,6 +114,7 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 
 // Close stops the listener and closes the pool.
 func (s *Store) Close() {
+	s.unwatch()
 	s.listener.close()
 	s.pool.Close()
 }
