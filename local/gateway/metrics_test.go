@@ -81,7 +81,7 @@ func TestScaleFunction(t *testing.T) {
 		{"/system/scale-function/nope", `{"replicas":1}`, http.StatusNotFound},
 	}
 	for _, c := range cases {
-		resp, body := MustDo(t, MustRequest(t, http.MethodPost, tg.URL+c.path, strings.NewReader(c.body)))
+		resp, body := MustDo(t, asAdmin(MustRequest(t, http.MethodPost, tg.URL+c.path, strings.NewReader(c.body))))
 		if resp.StatusCode != c.want {
 			t.Errorf("POST %s %s = %d %q, want %d", c.path, c.body, resp.StatusCode, body, c.want)
 		}
@@ -93,7 +93,7 @@ func TestScaleFunction(t *testing.T) {
 
 func TestScaleFunctionWithoutScalerIsNotImplemented(t *testing.T) {
 	tg := MustStartGateway(t, Config{})
-	resp, _ := MustDo(t, MustRequest(t, http.MethodPost, tg.URL+"/system/scale-function/echo", strings.NewReader(`{"replicas":2}`)))
+	resp, _ := MustDo(t, asAdmin(MustRequest(t, http.MethodPost, tg.URL+"/system/scale-function/echo", strings.NewReader(`{"replicas":2}`))))
 	if resp.StatusCode != http.StatusNotImplemented {
 		t.Errorf("status = %d, want 501", resp.StatusCode)
 	}

@@ -16,7 +16,7 @@ func TestOverviewStreamsSnapshots(t *testing.T) {
 	tg := MustStartGateway(t, Config{OverviewEvery: 10 * time.Millisecond, Overview: func(context.Context) any {
 		return map[string]int64{"n": n.Add(1)}
 	}})
-	resp, err := (&http.Client{Timeout: wait}).Get(tg.URL + "/system/overview")
+	resp, err := (&http.Client{Timeout: wait}).Do(asAdmin(MustRequest(t, http.MethodGet, tg.URL+"/system/overview", nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestOverviewStreamsSnapshots(t *testing.T) {
 
 func TestOverviewWithoutSourceIs404(t *testing.T) {
 	tg := MustStartGateway(t, Config{})
-	resp, _ := MustDo(t, MustRequest(t, http.MethodGet, tg.URL+"/system/overview", nil))
+	resp, _ := MustDo(t, asAdmin(MustRequest(t, http.MethodGet, tg.URL+"/system/overview", nil)))
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("status = %d, want 404", resp.StatusCode)
 	}
@@ -70,7 +70,7 @@ func TestReplayDeadLetters(t *testing.T) {
 		{`nope`, "", http.StatusBadRequest},
 	}
 	for _, c := range cases {
-		resp, body := MustDo(t, MustRequest(t, http.MethodPost, tg.URL+"/system/dead-letters/replay", strings.NewReader(c.body)))
+		resp, body := MustDo(t, asAdmin(MustRequest(t, http.MethodPost, tg.URL+"/system/dead-letters/replay", strings.NewReader(c.body))))
 		if resp.StatusCode != c.status || (c.want != "" && body != c.want) {
 			t.Errorf("replay %s = %d %q, want %d %q", c.body, resp.StatusCode, body, c.status, c.want)
 		}

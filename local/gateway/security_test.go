@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -12,24 +13,39 @@ import (
 )
 
 func TestSystemRoutesNeedTheAdminCredentials(t *testing.T) {
-	tg := MustStartGateway(t, Config{})
+	var scaled, replayed atomic.Int32
+	tg := MustStartGateway(t, Config{
+		Scale:    func(string, int) error { scaled.Add(1); return nil },
+		Replay:   func(context.Context, ReplayRequest) (int, error) { replayed.Add(1); return 1, nil },
+		Overview: func(context.Context) any { return map[string]int{} },
+	})
 	MustUpstream(t, tg, "echo", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "called") })
-	paths := map[string]int{
-		"/system/functions":     http.StatusOK,
-		"/system/function/echo": http.StatusOK,
-		"/system/info":          http.StatusOK,
-		"/system/events":        http.StatusOK,
-		"/system/nothing":       http.StatusNotFound, // known to exist only once authenticated
+	routes := []struct {
+		method, path, body string
+		want               int
+	}{
+		{http.MethodGet, "/system/functions", "", http.StatusOK},
+		{http.MethodGet, "/system/function/echo", "", http.StatusOK},
+		{http.MethodGet, "/system/info", "", http.StatusOK},
+		{http.MethodGet, "/system/events", "", http.StatusOK},
+		{http.MethodGet, "/system/overview", "", http.StatusOK},
+		{http.MethodPost, "/system/scale-function/echo", `{"replicas":2}`, http.StatusAccepted},
+		{http.MethodPost, "/system/dead-letters/replay", `{"topic":"payments.dlq"}`, http.StatusOK},
+		{http.MethodGet, "/system/nothing", "", http.StatusNotFound}, // known to exist only once authenticated
 	}
-	for path, want := range paths {
-		t.Run(path, func(t *testing.T) {
+	for _, route := range routes {
+		t.Run(route.method+" "+route.path, func(t *testing.T) {
+			request := func() *http.Request {
+				return MustRequest(t, route.method, tg.URL+route.path, strings.NewReader(route.body))
+			}
+			scaledBefore, replayedBefore := scaled.Load(), replayed.Load()
 			for _, creds := range []struct{ name, user, password string }{
 				{"none", "", ""},
 				{"wrong password", DefaultAdminUser, "guess"},
 				{"wrong user", "root", testAdminPassword},
 				{"password as a prefix", DefaultAdminUser, testAdminPassword[:4]},
 			} {
-				req := MustRequest(t, http.MethodGet, tg.URL+path, nil)
+				req := request()
 				if creds.user != "" {
 					req.SetBasicAuth(creds.user, creds.password)
 				}
@@ -38,10 +54,16 @@ func TestSystemRoutesNeedTheAdminCredentials(t *testing.T) {
 					t.Errorf("%s: %d, WWW-Authenticate %q; want 401 with a Basic challenge", creds.name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 				}
 			}
-			if resp := mustStatusOnly(t, asAdmin(MustRequest(t, http.MethodGet, tg.URL+path, nil))); resp.StatusCode != want {
-				t.Errorf("as admin: %d, want %d", resp.StatusCode, want)
+			if scaled.Load() != scaledBefore || replayed.Load() != replayedBefore {
+				t.Errorf("refused calls scaled or replayed (%d → %d scales, %d → %d replays)", scaledBefore, scaled.Load(), replayedBefore, replayed.Load())
+			}
+			if resp := mustStatusOnly(t, asAdmin(request())); resp.StatusCode != route.want {
+				t.Errorf("as admin: %d, want %d", resp.StatusCode, route.want)
 			}
 		})
+	}
+	if scaled.Load() != 1 || replayed.Load() != 1 {
+		t.Errorf("the admin's calls scaled %d times and replayed %d times, want once each", scaled.Load(), replayed.Load())
 	}
 	// The functions and the health check stay as open as on OpenFaaS.
 	for path, want := range map[string]string{"/function/echo": "called", "/healthz": "OK"} {
