@@ -192,7 +192,13 @@ func (f *fixture) assertNotForged(t *testing.T, id uuid.UUID) {
 // post sends one POST through the gateway with the given headers.
 func (f *fixture) post(t *testing.T, path string, header http.Header, body []byte) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.stack.GatewayURL+path, strings.NewReader(string(body)))
+	return f.send(t, http.MethodPost, path, header, body)
+}
+
+// send sends one request through the gateway with the given headers.
+func (f *fixture) send(t *testing.T, method, path string, header http.Header, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.stack.GatewayURL+path, strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
 	}

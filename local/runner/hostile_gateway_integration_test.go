@@ -19,21 +19,36 @@ import (
 // off the machine, and a request that trickles its body or its headers.
 func (f *fixture) hostileGateway(t *testing.T) {
 	t.Run("/system/* without credentials answers 401, with the runner's admin secret 200", func(t *testing.T) {
-		for _, path := range []string{"/system/functions", "/system/info", "/system/function/create-payment", "/system/events", "/system/nothing"} {
-			status, header := f.head(t, path, "", "")
+		processPayment := f.stack.Scaler().Function("process-payment")
+		heldBefore := processPayment.Held(time.Now())
+		for _, route := range []struct{ method, path, body string }{
+			{http.MethodGet, "/system/functions", ""},
+			{http.MethodGet, "/system/info", ""},
+			{http.MethodGet, "/system/function/create-payment", ""},
+			{http.MethodGet, "/system/events", ""},
+			{http.MethodGet, "/system/overview", ""},
+			{http.MethodPost, "/system/scale-function/process-payment", `{"serviceName":"process-payment","replicas":2}`},
+			{http.MethodPost, "/system/dead-letters/replay", `{"topic":"payments.dlq"}`},
+			{http.MethodGet, "/system/nothing", ""},
+		} {
+			status, header := f.head(t, route.method, route.path, route.body, "", "")
 			if status != http.StatusUnauthorized || !strings.HasPrefix(header.Get("WWW-Authenticate"), "Basic ") {
-				t.Errorf("GET %s without credentials: %d (WWW-Authenticate %q), want 401 asking for Basic", path, status, header.Get("WWW-Authenticate"))
+				t.Errorf("%s %s without credentials: %d (WWW-Authenticate %q), want 401 asking for Basic", route.method, route.path, status, header.Get("WWW-Authenticate"))
 			}
-			if status, _ := f.head(t, path, "admin", "not-the-password"); status != http.StatusUnauthorized {
-				t.Errorf("GET %s with a wrong password: %d, want 401", path, status)
+			if status, _ := f.head(t, route.method, route.path, route.body, "admin", "not-the-password"); status != http.StatusUnauthorized {
+				t.Errorf("%s %s with a wrong password: %d, want 401", route.method, route.path, status)
 			}
+		}
+		// A manual scale holds the autoscaler off; a refused one must not.
+		if !heldBefore && processPayment.Held(time.Now()) {
+			t.Error("a refused scale-function call scaled process-payment")
 		}
 		// What a developer does: the password is where the runner said.
 		password, err := os.ReadFile(filepath.Join(f.state, "secrets", "basic-auth-password"))
 		if err != nil {
 			t.Fatalf("the runner's admin secret: %v", err)
 		}
-		if status, _ := f.head(t, "/system/functions", "admin", strings.TrimSpace(string(password))); status != http.StatusOK {
+		if status, _ := f.head(t, http.MethodGet, "/system/functions", "", "admin", strings.TrimSpace(string(password))); status != http.StatusOK {
 			t.Errorf("GET /system/functions with the admin secret: %d, want 200", status)
 		}
 	})
@@ -89,11 +104,12 @@ func (f *fixture) hostileGateway(t *testing.T) {
 	})
 }
 
-// head sends GET path with basic credentials (none when user is "") and
-// returns the status and headers, without reading an event stream's body.
-func (f *fixture) head(t *testing.T, path, user, password string) (int, http.Header) {
+// head sends method path with body and basic credentials (none when user
+// is "") and returns the status and headers, without reading the answer's
+// body (an event stream never ends).
+func (f *fixture) head(t *testing.T, method, path, body, user, password string) (int, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, f.stack.GatewayURL+path, nil)
+	req, err := http.NewRequest(method, f.stack.GatewayURL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

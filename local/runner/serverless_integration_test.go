@@ -65,7 +65,7 @@ func TestServerless(t *testing.T) {
 	t.Run("process-payment scaled to 3: the work spreads over the replicas, nothing lost", func(t *testing.T) {
 		f.scale(t, "process-payment", 3)
 		f.waitAvailable(t, "process-payment", 3)
-		if status, _ := f.post(t, "/system/scale-function/process-payment", http.Header{}, []byte(`{"replicas":4}`)); status != http.StatusBadRequest {
+		if status, _ := f.post(t, "/system/scale-function/process-payment", f.admin(), []byte(`{"replicas":4}`)); status != http.StatusBadRequest {
 			t.Errorf("scale above com.openfaas.scale.max: %d, want 400", status)
 		}
 		users := f.createMany(t, 60, 12)
@@ -251,10 +251,10 @@ func TestServerless(t *testing.T) {
 			t.Errorf("dead letter %+v", dl)
 		}
 		body := fmt.Sprintf(`{"topic":%q,"partition":%d,"offset":%d}`, dl.Topic, dl.Partition, dl.Offset)
-		if status, msg := f.post(t, "/system/dead-letters/replay", http.Header{}, []byte(body)); status != http.StatusOK || string(msg) != `{"replayed":1}` {
+		if status, msg := f.post(t, "/system/dead-letters/replay", f.admin(), []byte(body)); status != http.StatusOK || string(msg) != `{"replayed":1}` {
 			t.Errorf("replay: %d %s", status, msg)
 		}
-		if status, _ := f.post(t, "/system/dead-letters/replay", http.Header{}, []byte(`{"topic":"payments"}`)); status != http.StatusNotFound {
+		if status, _ := f.post(t, "/system/dead-letters/replay", f.admin(), []byte(`{"topic":"payments"}`)); status != http.StatusNotFound {
 			t.Errorf("replay from a topic that is not a dead-letter topic: %d, want 404", status)
 		}
 	})
@@ -286,7 +286,7 @@ func TestServerless(t *testing.T) {
 
 func (f *fixture) functions(t *testing.T) []gateway.FunctionStatus {
 	t.Helper()
-	status, body := f.call(t, http.MethodGet, "/system/functions", "", "")
+	status, body := f.send(t, http.MethodGet, "/system/functions", f.admin(), nil)
 	if status != http.StatusOK {
 		t.Fatalf("/system/functions: %d %s", status, body)
 	}
@@ -299,7 +299,7 @@ func (f *fixture) functions(t *testing.T) []gateway.FunctionStatus {
 
 func (f *fixture) function(t *testing.T, name string) gateway.FunctionStatus {
 	t.Helper()
-	status, body := f.call(t, http.MethodGet, "/system/function/"+name, "", "")
+	status, body := f.send(t, http.MethodGet, "/system/function/"+name, f.admin(), nil)
 	if status != http.StatusOK {
 		t.Fatalf("/system/function/%s: %d %s", name, status, body)
 	}
@@ -313,7 +313,7 @@ func (f *fixture) function(t *testing.T, name string) gateway.FunctionStatus {
 func (f *fixture) scale(t *testing.T, name string, replicas int) {
 	t.Helper()
 	body := fmt.Sprintf(`{"serviceName":%q,"replicas":%d}`, name, replicas)
-	if status, msg := f.post(t, "/system/scale-function/"+name, http.Header{}, []byte(body)); status != http.StatusAccepted {
+	if status, msg := f.post(t, "/system/scale-function/"+name, f.admin(), []byte(body)); status != http.StatusAccepted {
 		t.Fatalf("scale %s to %d: %d %s", name, replicas, status, msg)
 	}
 }
@@ -348,6 +348,14 @@ func (f *fixture) waitReplicas(t *testing.T, name string, n int) {
 	}
 }
 
+// admin is the header that signs a call to /system/* in as the gateway's
+// admin, with the password the runner generated.
+func (f *fixture) admin() http.Header {
+	req := &http.Request{Header: http.Header{}}
+	req.SetBasicAuth(gateway.DefaultAdminUser, f.stack.AdminPassword)
+	return req.Header
+}
+
 // overview reads one snapshot from the gateway's /system/overview stream.
 func (f *fixture) overview(t *testing.T) overview.Snapshot {
 	t.Helper()
@@ -361,7 +369,12 @@ func (f *fixture) overview(t *testing.T) overview.Snapshot {
 // overviewData returns the JSON of one snapshot of /system/overview.
 func (f *fixture) overviewData(t *testing.T) string {
 	t.Helper()
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(f.stack.GatewayURL + "/system/overview")
+	req, err := http.NewRequest(http.MethodGet, f.stack.GatewayURL+"/system/overview", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = f.admin()
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
