@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { NextRequest } from "next/server";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { config, proxy } from "./proxy";
 
 const USER = "5d1f7a58-3c1e-4e0c-8a57-0f6f2f1f3b11";
@@ -115,6 +115,79 @@ describe("proxy: security headers", () => {
       expect(res.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
       expect(res.headers.get("referrer-policy")).toBe("no-referrer");
       expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+  });
+});
+
+describe("proxy: the System page is the gateway admin's", () => {
+  const PASSWORD = "s3cret:with-colon";
+  const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+  const ADMIN_PATHS = ["/system", "/api/system", "/api/system/scale", "/api/system/replay"];
+
+  /** The proxy of a server whose environment has env, read afresh. */
+  async function proxyWith(env: Record<string, string>) {
+    vi.resetModules();
+    for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+    return (await import("./proxy")).proxy;
+  }
+
+  it("asks for basic auth without credentials, or with wrong ones, and lets nothing through", async () => {
+    const guarded = await proxyWith({ GATEWAY_ADMIN_PASSWORD: PASSWORD });
+    const wrong = [
+      undefined,
+      basic("admin", "guess"),
+      basic("root", PASSWORD),
+      basic("admin", PASSWORD.slice(0, 4)),
+      basic("admin", PASSWORD + "x"),
+      `Bearer ${PASSWORD}`,
+      "Basic not-base64!",
+      `Basic ${Buffer.from(`admin${PASSWORD}`).toString("base64")}`, // no colon
+    ];
+    for (const path of ADMIN_PATHS) {
+      for (const authorization of wrong) {
+        const res = guarded(request(path, authorization ? { headers: { authorization } } : {}));
+        expect(res.status, `${path} with ${authorization}`).toBe(401);
+        expect(res.headers.get("www-authenticate")).toBe('Basic realm="payment-pet admin", charset="UTF-8"');
+        expect(res.headers.get(NEXT)).toBeNull();
+        expect(res.headers.get("cache-control")).toBe("no-store");
+        expect(await res.json()).toMatchObject({ error: { code: "unauthorized" } });
+      }
+    }
+  });
+
+  it("lets the admin through, with the user the server was given", async () => {
+    const guarded = await proxyWith({ GATEWAY_ADMIN_PASSWORD: PASSWORD });
+    for (const path of ADMIN_PATHS) {
+      expect(guarded(request(path, { headers: { authorization: basic("admin", PASSWORD) } })).headers.get(NEXT), path).toBe("1");
+    }
+    const renamed = await proxyWith({ GATEWAY_ADMIN_USER: "ops", GATEWAY_ADMIN_PASSWORD: PASSWORD });
+    expect(renamed(request("/system", { headers: { authorization: basic("admin", PASSWORD) } })).status).toBe(401);
+    expect(renamed(request("/system", { headers: { authorization: basic("ops", PASSWORD) } })).headers.get(NEXT)).toBe("1");
+  });
+
+  it("still refuses the admin's state-changing request from another site", async () => {
+    const guarded = await proxyWith({ GATEWAY_ADMIN_PASSWORD: PASSWORD });
+    const authorization = basic("admin", PASSWORD);
+    const evil = guarded(request("/api/system/scale", { method: "POST", headers: { authorization, origin: "https://evil.test" } }));
+    expect(evil.status).toBe(403);
+    const own = guarded(request("/api/system/scale", { method: "POST", headers: { authorization, origin: "http://ui.test" } }));
+    expect(own.headers.get(NEXT)).toBe("1");
+  });
+
+  it("is off, and says why, when the server has no admin password", async () => {
+    const open = await proxyWith({ GATEWAY_ADMIN_PASSWORD: "" });
+    for (const path of ADMIN_PATHS) {
+      const res = open(request(path, { headers: { authorization: basic("admin", "") } }));
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get(NEXT)).toBeNull();
+      expect((await res.json()).error.message).toContain("GATEWAY_ADMIN_PASSWORD");
+    }
+  });
+
+  it("guards only the System page and its API", async () => {
+    const guarded = await proxyWith({ GATEWAY_ADMIN_PASSWORD: PASSWORD });
+    for (const path of ["/", "/systems", "/api/systemd", "/api/payments", "/api/events", "/api/health"]) {
+      expect(guarded(request(path)).headers.get(NEXT), path).toBe("1");
     }
   });
 });

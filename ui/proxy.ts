@@ -1,6 +1,8 @@
 // Runs before every page and /api route:
 // - refuses a state-changing request (POST …) that another site's page sent
 //   (403): a cross-site form must not reset a visitor's identity or pay;
+// - lets only the gateway's admin into the System page and its API, which
+//   scale functions and replay dead letters (HTTP basic auth, lib/server/admin.ts);
 // - gives every browser its user id: a random UUID in an httpOnly, SameSite
 //   cookie (Secure over https), set on the response and also on the request
 //   being served, so the very first page already shows it;
@@ -8,6 +10,8 @@
 //   (lib/server/security.ts).
 
 import { NextResponse, type NextRequest } from "next/server";
+import { adminRefusal, isAdminPath } from "@/lib/server/admin";
+import { gatewayConfig } from "@/lib/server/config";
 import { errorBody } from "@/lib/server/gateway";
 import { NON_PAGE_CSP, SECURITY_HEADERS, isSafeMethod, pageCSP, sameOrigin, servedOverHttps } from "@/lib/server/security";
 import { USER_COOKIE, userCookieOptions, userIdFrom } from "@/lib/server/user";
@@ -27,6 +31,11 @@ export function proxy(request: NextRequest): NextResponse {
       }),
       NON_PAGE_CSP,
     );
+  }
+
+  if (isAdminPath(path)) {
+    const refused = adminRefusal(request.headers.get("authorization"), gatewayConfig());
+    if (refused) return secured(refused, NON_PAGE_CSP);
   }
 
   let newUser: string | null = null;

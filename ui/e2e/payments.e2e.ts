@@ -8,13 +8,30 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 const UI_URL = inject("uiUrl");
+const ADMIN_PASSWORD = inject("adminPassword");
 const RESULTS = resolve(import.meta.dirname, "../test-results");
 const SETTLE_MS = 3 * 60_000; // generous: a loaded machine is slow, and speed is not what is tested here
 const FINAL = ["completed", "rejected"];
+
+/** Debian's Chromium, headless, quiet. */
+const CHROMIUM = {
+  executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+};
 
 let context: BrowserContext;
 let page: Page;
@@ -24,18 +41,7 @@ beforeAll(async () => {
   mkdirSync(RESULTS, { recursive: true });
   profile = mkdtempSync(join(tmpdir(), "payment-pet-chromium-"));
   context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    ...CHROMIUM,
     viewport: { width: 1280, height: 900 },
     locale: "en-US",
   });
@@ -218,28 +224,58 @@ describe("the payment page", () => {
 });
 
 describe("the System page", () => {
-  const fn = (name: string) => page.locator(`tr[data-function="${name}"]`);
+  let browser: Browser;
+  let admin: Page;
+  const fn = (name: string) => admin.locator(`tr[data-function="${name}"]`);
 
-  it("shows every function, the topics and the consumer groups, live", async () => {
-    await page.setViewportSize({ width: 1280, height: 900 });
-    await page.goto(`${UI_URL}/system`);
-    await page.locator("tr[data-function]").nth(4).waitFor();
-    expect(await page.locator("tr[data-function]").count()).toBe(5);
-    expect(await page.getByTestId("replicas-create-payment").textContent()).toBe("1 / 1");
-    await page.locator('table[data-topic="payments"] tbody tr').nth(2).waitFor();
-    await page.locator('tr[data-lag-for="process-payment/payments/0"]').waitFor();
+  beforeAll(async () => {
+    // The gateway admin, signed in as a person is: the browser answers the
+    // page's Basic challenge with the admin's user and password.
+    browser = await chromium.launch(CHROMIUM);
+    const signedIn = await browser.newContext({
+      httpCredentials: { username: "admin", password: ADMIN_PASSWORD, origin: new URL(UI_URL).origin },
+      viewport: { width: 1280, height: 900 },
+      locale: "en-US",
+    });
+    admin = await signedIn.newPage();
+    admin.setDefaultTimeout(60_000);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it("is closed to a visitor without the admin's credentials", async () => {
+    const answer = await page.goto(`${UI_URL}/system`);
+    expect(answer?.status()).toBe(401);
+    expect(answer?.headers()["www-authenticate"]).toMatch(/^Basic realm=/);
+    expect(await page.locator("tr[data-function]").count()).toBe(0);
+    const scale = await page.request.post(`${UI_URL}/api/system/scale`, {
+      headers: { Origin: new URL(UI_URL).origin },
+      data: { function: "process-payment", replicas: 2 },
+    });
+    expect(scale.status()).toBe(401);
+  });
+
+  it("shows the admin every function, the topics and the consumer groups, live", async () => {
+    await admin.goto(`${UI_URL}/system`);
+    await admin.locator("tr[data-function]").nth(4).waitFor();
+    expect(await admin.locator("tr[data-function]").count()).toBe(5);
+    expect(await admin.getByTestId("replicas-create-payment").textContent()).toBe("1 / 1");
+    await admin.locator('table[data-topic="payments"] tbody tr').nth(2).waitFor();
+    await admin.locator('tr[data-lag-for="process-payment/payments/0"]').waitFor();
   });
 
   it("scales process-payment to 2 and back with its control, and shows the replicas come and go", async () => {
     for (const n of [2, 1]) {
       await fn("process-payment").locator("input").fill(String(n));
       await fn("process-payment").locator('button[type="submit"]').click();
-      await page.waitForFunction(
+      await admin.waitForFunction(
         (want) => document.querySelector('[data-testid="replicas-process-payment"]')?.textContent === want,
         `${n} / ${n}`,
         { timeout: SETTLE_MS },
       );
     }
-    await page.screenshot({ path: join(RESULTS, "e2e-system.png"), fullPage: true });
+    await admin.screenshot({ path: join(RESULTS, "e2e-system.png"), fullPage: true });
   });
 });

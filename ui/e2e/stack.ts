@@ -1,6 +1,7 @@
 // Global setup of the end-to-end test: what it needs, started here unless given.
 //
-//   UI_URL       a running UI: use it as it is (nothing is started)
+//   UI_URL       a running UI: use it as it is (nothing is started); its
+//                admin password in GATEWAY_ADMIN_PASSWORD
 //   GATEWAY_URL  a running gateway: build and start only the UI against it
 //   neither      build and start the local stack (go build ./local; NO_UI=1,
 //                free ports, provider delay 0, state in a temporary folder,
@@ -23,6 +24,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     uiUrl: string;
     gatewayUrl: string;
+    /** The gateway admin's password, which the UI's System page asks for too. */
+    adminPassword: string;
   }
 }
 
@@ -147,6 +150,7 @@ export default async function setup(project: TestProject) {
   if (given) {
     project.provide("uiUrl", given.replace(/\/+$/, ""));
     project.provide("gatewayUrl", process.env.GATEWAY_URL ?? "");
+    project.provide("adminPassword", process.env.GATEWAY_ADMIN_PASSWORD ?? "");
     return;
   }
 
@@ -214,7 +218,8 @@ export default async function setup(project: TestProject) {
         async () => {
           if (!existsSync(keyFile)) return false;
           apiKey = readFileSync(keyFile, "utf8").split("\n")[0]!.trim();
-          // And the gateway's admin password, for the event stream (/system/events).
+          // And the gateway's admin password, for the event stream (/system/events)
+          // and the System page.
           adminPassword = readFileSync(join(dir, "state", "secrets", "basic-auth-password"), "utf8").trim();
           const auth = { headers: { Authorization: `Bearer ${apiKey}` } };
           // The gateway answers 502/503 for a function that is not up yet.
@@ -252,6 +257,7 @@ export default async function setup(project: TestProject) {
 
     project.provide("uiUrl", uiUrl);
     project.provide("gatewayUrl", gatewayUrl!);
+    project.provide("adminPassword", adminPassword);
     return teardown;
   } catch (err) {
     await teardown();
