@@ -61,7 +61,7 @@ func runStack(ctx context.Context, cfg runner.Config) error {
 	return s.Run(ctx, func() {
 		fmt.Printf("\nPayment Pet Functions is running (Ctrl-C stops it)\n")
 		if cfg.UI {
-			fmt.Printf("  UI:        http://localhost:%d\n", cfg.UIPort)
+			fmt.Printf("  UI:        http://localhost:%d  (System page: /system, as admin with the password below)\n", cfg.UIPort)
 		}
 		fmt.Printf("  gateway:   %s  (events: %s/system/events)\n", s.GatewayURL, s.GatewayURL)
 		fmt.Printf("  kafka:     %s\n", strings.Join(s.Brokers, ","))
