@@ -138,8 +138,10 @@ export function PaymentsApp({ userId: initialUserId, locale: initialLocale }: Pr
           </p>
         </div>
         <div className={styles.tools}>
-          <a href="/system">{t("systemLink")}</a>
-          <LanguageSwitch locale={locale} onChange={changeLocale} t={t} />
+          <div className={styles.links}>
+            <a href="/system">{t("systemLink")}</a>
+            <LanguageSwitch locale={locale} onChange={changeLocale} t={t} />
+          </div>
           <div className={styles.user}>
             <span id="user-label" className={styles.userLabel}>
               {t("userId")}
