@@ -18,12 +18,16 @@ import (
 // (docs/contracts.md). EnsureTopics always uses it.
 const DefaultDLQSuffix = ".dlq"
 
-// Defaults. The in-flight bound is sized for the slowest function in stack.yml:
-// process-payment may take 25 s per call, and keeping up with 100 records/s then
-// needs 100 × 25 = 2,500 calls in flight. 4,096 leaves room for records that sit
-// in retry backoff while holding a slot.
+// Defaults. The in-flight bound is sized with Little's law for the slowest
+// function in stack.yml: process-payment holds each call for the provider's
+// delay, up to 25 s, so keeping up with the local stack's stated rate of 500
+// payments/s needs 500 × 25 = 12,500 calls in flight at worst (7,000 on
+// average, at the 14 s mean delay). 16,384 leaves room for records that wait
+// in retry backoff while holding a slot. Each call in flight costs a goroutine
+// and two loopback connections (local/runner raises the open-file limit to
+// match: FilesNeeded).
 const (
-	DefaultMaxInFlight    = 4096
+	DefaultMaxInFlight    = 16384
 	DefaultMaxAttempts    = 10
 	DefaultBaseDelay      = time.Second
 	DefaultMaxDelay       = 30 * time.Second

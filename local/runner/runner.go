@@ -68,6 +68,7 @@ func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
 		return nil, err
 	}
 	s := &Stack{cfg: cfg, log: log, base: base, logs: logs, stack: st, processes: map[string]*process{}}
+	raiseFileLimit(FilesNeeded, log)
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, err
 	}
