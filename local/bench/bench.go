@@ -131,11 +131,17 @@ func Run(ctx context.Context, cfg Config, out, status io.Writer) error {
 	if cfg.runs(phaseThroughput) {
 		step(phaseThroughput, b.measureThroughput)
 	}
+	if cfg.runs(phaseDirect) {
+		step(phaseDirect, b.measureDirect)
+	}
 	if cfg.runs(phaseLatency) {
 		step(phaseLatency, b.measureLatency)
 	}
 	if cfg.runs(phaseE2E) {
 		step(phaseE2E, b.measureEndToEnd)
+	}
+	if cfg.runs(phaseDelay) {
+		step(phaseDelay, b.measureDelayed)
 	}
 	step("memory after the load", func(ctx context.Context) error {
 		if err := b.settle(ctx); err != nil {
@@ -175,12 +181,12 @@ func runnerConfig(cfg Config, stateDir string) (runner.Config, error) {
 		KafkaPorts:   ports[2:5],
 		Partitions:   3,
 		RelayEvery:   5 * time.Second,
-		FunctionEnv: map[string]string{
-			"PAYMENT_PROVIDER_MIN_DELAY": "0",
-			"PAYMENT_PROVIDER_MAX_DELAY": "0",
-		},
+		FunctionEnv: instantProvider,
 	}, nil
 }
+
+// instantProvider is process-payment's environment for an instant provider.
+var instantProvider = map[string]string{"PAYMENT_PROVIDER_MIN_DELAY": "0", "PAYMENT_PROVIDER_MAX_DELAY": "0"}
 
 // prepareStateDir returns the stack's state folder and what removes it.
 func prepareStateDir(cfg Config) (string, func(), error) {

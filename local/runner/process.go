@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -71,7 +72,9 @@ func (p *process) once(ctx context.Context) error {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(p.binary)
+	p.mu.Lock()
 	cmd.Env = append(append([]string{}, p.env...), "FUNCTION_LISTEN_ADDR="+addr)
+	p.mu.Unlock()
 	out := p.out
 	if p.logFile != "" {
 		f, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -149,6 +152,22 @@ func (p *process) Kill() error {
 		return fmt.Errorf("%s is not running", p.name)
 	}
 	return p.cmd.Process.Signal(syscall.SIGKILL)
+}
+
+// setEnv replaces variables of the environment the next start gets.
+func (p *process) setEnv(vars map[string]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	env := p.env[:0:0]
+	for _, kv := range p.env {
+		if k, _, _ := strings.Cut(kv, "="); vars[k] == "" {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	p.env = env
 }
 
 // Restarts counts how often the process was restarted.

@@ -55,6 +55,7 @@ type Stack struct {
 	kafka     *embeddedKafka
 	processes map[string]*process
 	gateway   *gateway.Gateway
+	upstreams *gateway.Upstreams
 }
 
 // Start brings every part up, in dependency order, and returns once the
@@ -151,6 +152,7 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		return err
 	}
 	ups := &gateway.Upstreams{}
+	s.upstreams = ups
 	for _, fn := range s.stack.Sorted() {
 		s.processes[fn.Name] = &process{
 			name: fn.Name, binary: binaries[fn.Name], env: s.functionEnv(fn, secrets),
@@ -350,6 +352,29 @@ func (s *Stack) Kill(function string) error {
 		return fmt.Errorf("no function %s", function)
 	}
 	return p.Kill()
+}
+
+// Restart stops a function's process (kill -9) and starts it again with vars
+// set in its environment; the benchmark switches process-payment between an
+// instant and the real provider delay this way. Calls in flight fail and are
+// retried, as after a crash.
+func (s *Stack) Restart(function string, vars map[string]string) error {
+	p, ok := s.processes[function]
+	if !ok {
+		return fmt.Errorf("no function %s", function)
+	}
+	p.setEnv(vars)
+	return p.Kill()
+}
+
+// FunctionURL is the address a function's process listens on now, for calls
+// that bypass the gateway (the benchmark compares the two).
+func (s *Stack) FunctionURL(function string) (string, bool) {
+	u, ok := s.upstreams.Lookup(function)
+	if !ok {
+		return "", false
+	}
+	return u.String(), true
 }
 
 // Ready reports whether a function's process is up.
