@@ -181,7 +181,7 @@ func runnerConfig(cfg Config, stateDir string) (runner.Config, error) {
 		KafkaPorts:   ports[2:5],
 		Partitions:   3,
 		RelayEvery:   5 * time.Second,
-		FunctionEnv: instantProvider,
+		FunctionEnv:  instantProvider,
 	}, nil
 }
 

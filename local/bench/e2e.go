@@ -38,6 +38,10 @@ type EndToEnd struct {
 	SteadyPerSecond  float64 `json:"steadyPerSecond,omitempty"`
 	// ProviderDelay is the provider's delay range, "0" for the instant one.
 	ProviderDelay string `json:"providerDelay"`
+	// ProviderPeakRSSMB is process-payment's peak resident memory over the
+	// run (VmHWM), taken before it is restarted: what the calls waiting on
+	// the provider cost.
+	ProviderPeakRSSMB float64 `json:"providerPeakRssMB,omitempty"`
 	// Latency runs from sending the create request to the commit of its
 	// result (seen as the payment_changed notification).
 	Latency load.Latency `json:"latency"`
@@ -100,9 +104,26 @@ func (b *bench) measureDelayed(ctx context.Context) error {
 	e, err := b.endToEnd(ctx, phaseDelay, b.cfg.DelayRate, b.cfg.DelayDrain, b.cfg.SteadyFrom)
 	if e != nil {
 		e.ProviderDelay = real["PAYMENT_PROVIDER_MIN_DELAY"] + "–" + real["PAYMENT_PROVIDER_MAX_DELAY"]
+		var rssErr error
+		e.ProviderPeakRSSMB, rssErr = b.peakRSS("process-payment")
+		err = errors.Join(err, rssErr)
 	}
 	b.results.Delayed = e
 	return errors.Join(err, b.restart(ctx, "process-payment", instantProvider))
+}
+
+// peakRSS is a function process's peak resident memory so far, in MB.
+func (b *bench) peakRSS(function string) (float64, error) {
+	pids, err := processesOf(b.stateDir)
+	if err != nil {
+		return 0, err
+	}
+	pid, ok := pids[b.binary(function)]
+	if !ok {
+		return 0, fmt.Errorf("no process for %s", function)
+	}
+	status, err := procStatus(pid)
+	return status["VmHWM"], err
 }
 
 // restart restarts a function with vars in its environment and waits until

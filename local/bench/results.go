@@ -296,6 +296,9 @@ func (r *Results) printTable(out io.Writer) {
 			e.ProviderDelay, e.OfferedPerSecond, e.Seconds, e.AppliedPerSecond, e.SteadyPerSecond, e.SteadyFromSecond, e.SlowestSecond,
 			ratio(e.SteadyPerSecond, e.OfferedPerSecond, "offered"), ratio(e.AppliedPerSecond, pgTPS, "pgbench"))
 		fmt.Fprintf(tw, "  … latency: p50 / p95 / p99 / max\t%.0f / %.0f / %.0f / %.0f ms\t\t\n", e.Latency.P50, e.Latency.P95, e.Latency.P99, e.Latency.Max)
+		if e.ProviderPeakRSSMB > 0 {
+			fmt.Fprintf(tw, "  … process-payment's peak RSS while waiting on the provider\t%.1f MB\t\t\n", e.ProviderPeakRSSMB)
+		}
 		fmt.Fprintf(tw, "  … did not finish\t%d of %d (last applied %.1f s after the last create; creates refused at once: %d, failed: %d)\t\t\n",
 			e.Unfinished, e.Create.OK, e.DrainSeconds, e.Create.Refused, e.Create.Failed)
 	}

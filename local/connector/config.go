@@ -24,8 +24,8 @@ const DefaultDLQSuffix = ".dlq"
 // payments/s needs 500 × 25 = 12,500 calls in flight at worst (7,000 on
 // average, at the 14 s mean delay). 16,384 leaves room for records that wait
 // in retry backoff while holding a slot. Each call in flight costs a goroutine
-// and two loopback connections (local/runner raises the open-file limit to
-// match: FilesNeeded).
+// and, over HTTP/1.1, a connection to the gateway (Config.GatewayHTTP2 lets
+// the calls share a few), and the gateway's connection to the function.
 const (
 	DefaultMaxInFlight    = 16384
 	DefaultMaxAttempts    = 10
@@ -99,6 +99,11 @@ type Config struct {
 
 	// Logger receives the connector's logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// GatewayHTTP2 says the gateway accepts HTTP/2 without TLS (as the local
+	// gateway does): calls then share a few connections. Over HTTP/1.1 each
+	// call in flight holds a connection, and MaxInFlight connections can pass
+	// the machine's open-file limit.
+	GatewayHTTP2 bool
 	// HTTPClient calls the gateway; when nil one is built for MaxInFlight
 	// concurrent calls. Redirects should not be followed.
 	HTTPClient *http.Client

@@ -67,7 +67,7 @@ func New(cfg Config) (*Connector, error) {
 
 	httpClient := cfg.HTTPClient
 	if httpClient == nil {
-		httpClient = newHTTPClient(cfg.MaxInFlight*len(subscribers) + len(scheduled))
+		httpClient = newHTTPClient(cfg.MaxInFlight*len(subscribers)+len(scheduled), cfg.GatewayHTTP2)
 		c.ownClient = true
 	}
 	c.inv = &invoker{client: httpClient, gateway: cfg.GatewayURL, contentType: cfg.ContentType, timeout: cfg.RequestTimeout}

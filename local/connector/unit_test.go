@@ -1,7 +1,10 @@
 package connector
 
 import (
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -152,6 +155,30 @@ func TestHeaderValues(t *testing.T) {
 	for name, want := range map[string]bool{"X-Kafka-Trace-Id": true, "X-Kafka-a b": false, "X-Kafka-a:b": false, "X-Kafka-é": false} {
 		if got := validHeaderName(name); got != want {
 			t.Errorf("validHeaderName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// With GatewayHTTP2 the connector's calls share HTTP/2 connections to the
+// gateway instead of holding one each.
+func TestGatewayOverHTTP2WithoutTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Proto)
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	for h2, want := range map[bool]string{true: "HTTP/2.0", false: "HTTP/1.1"} {
+		resp, err := newHTTPClient(4, h2).Post(srv.URL, "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != want {
+			t.Errorf("GatewayHTTP2 %v: the gateway saw %s, want %s", h2, body, want)
 		}
 	}
 }

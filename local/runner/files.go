@@ -8,13 +8,13 @@ import (
 )
 
 // FilesNeeded is the open-file limit the local stack asks for. Each call the
-// connector has in flight holds three descriptors in this process (the
-// connector's connection to the gateway, the gateway's side of it, and the
-// gateway's connection to the function) and one in the function's process;
-// at connector.DefaultMaxInFlight calls that is 49,152 here, and as many again
-// is left for everything else (the UI's and the benchmark's clients, Kafka's
-// and Postgres's connections).
-const FilesNeeded = 4 * connector.DefaultMaxInFlight
+// connector has in flight holds one descriptor in this process (the gateway's
+// connection to the function; the connector's calls to the gateway share a
+// few HTTP/2 connections) and one in the function's process: at
+// connector.DefaultMaxInFlight calls that is 16,384, and as many again is left
+// for everything else (the UI's and the benchmark's clients, Kafka's and
+// Postgres's connections, the functions' idle connections).
+const FilesNeeded = 2 * connector.DefaultMaxInFlight
 
 // raiseFileLimit raises this process's open-file limit to want, the hard limit
 // too when it is allowed to (root), and says so when it could not: past the
@@ -40,6 +40,6 @@ func raiseFileLimit(want uint64, log *slog.Logger) {
 		log.Warn("cannot raise the open-file limit", "err", err)
 		return
 	}
-	log.Warn("open-file limit below what the connector's in-flight bound needs: with the real provider delay the stack settles fewer payments per second than it can create (raise the hard limit: ulimit -Hn)",
-		"limit", lim.Max, "want", want)
+	log.Warn("open-file limit below what the connector's in-flight bound needs; with a 25 s provider the stack settles fewer payments per second than it could (raise the hard limit: ulimit -Hn)",
+		"limit", lim.Max, "want", want, "calls_in_flight_at_most", lim.Max/2)
 }

@@ -180,10 +180,11 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	s.gateway = gw
 	s.GatewayURL = "http://" + s.cfg.GatewayAddr
 	conn, err := connector.New(connector.Config{
-		Brokers:    s.Brokers,
-		GatewayURL: s.GatewayURL,
-		Functions:  s.stack.Sorted(),
-		CronEvery:  s.cfg.RelayEvery,
+		Brokers:      s.Brokers,
+		GatewayURL:   s.GatewayURL,
+		GatewayHTTP2: true,
+		Functions:    s.stack.Sorted(),
+		CronEvery:    s.cfg.RelayEvery,
 		Tap: func(r connector.Record) {
 			headers := make(map[string]string, len(r.Headers))
 			for _, h := range r.Headers {
