@@ -96,7 +96,7 @@ func MustPendingEvents(tb testing.TB, s *memory.Store) []outbox.Message {
 	tb.Helper()
 	var pending []outbox.Message
 	keep := errors.New("peek only")
-	_, err := s.PublishOutbox(context.Background(), nil, 1000, func(_ context.Context, batch []outbox.Message) []error {
+	_, err := s.PublishOutbox(context.Background(), 1000, func(_ context.Context, batch []outbox.Message) []error {
 		pending = append(pending, batch...)
 		errs := make([]error, len(batch))
 		for i := range errs {
