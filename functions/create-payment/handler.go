@@ -70,7 +70,7 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	}
 	s.publish(ctx, msg)
 	// Per call at debug level only: at hundreds of creates per second a line
-	// each costs more CPU than the create (docs/benchmarks.md). Failures are
+	// each costs a few per cent of the CPU (docs/benchmarks.md). Failures are
 	// always logged.
 	s.log.Debug("payment created", "paymentId", stored.ID, "eventId", msg.Event.ID(), "amount", stored.Amount)
 	return api.JSON(http.StatusCreated, stored)
