@@ -78,21 +78,28 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 
 // publish tries to send the new event now, for at most PublishTimeout. A
 // failure is not the client's problem: the event is safe in the outbox. After
-// a failure it does not try again for a while, so that while Kafka is down
+// Kafka failed it does not try again for a while, so that while Kafka is down
 // creates answer at once instead of each waiting PublishTimeout for nothing.
+//
+// The payment is committed, so the send goes on if the client hangs up: it
+// runs on its own deadline, not the request's. (A client leaving used to end
+// the send and pause publishing for every create, as if Kafka had failed.)
 func (s *service) publish(ctx context.Context, msg outbox.Message) {
 	if s.now().UnixNano() < s.skipPublishUntil.Load() {
 		s.log.Info("event left in outbox: Kafka failed recently", "paymentId", msg.Key, "eventId", msg.Event.ID())
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
 	defer cancel()
+	sent := 0
 	r, err := s.relay(ctx)
 	if err == nil {
-		_, err = r.PublishNow(ctx, msg)
+		sent, err = r.PublishNow(ctx, msg)
 	}
 	if err != nil {
-		s.skipPublishUntil.Store(s.now().Add(publishPause).UnixNano())
+		if sent == 0 { // Kafka failed, not just the marking in Postgres
+			s.skipPublishUntil.Store(s.now().Add(publishPause).UnixNano())
+		}
 		s.log.Warn("event left in outbox", "paymentId", msg.Key, "eventId", msg.Event.ID(), "err", err)
 	}
 }
