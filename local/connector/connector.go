@@ -45,6 +45,7 @@ type Connector struct {
 	consumers []*consumer
 	cron      *cronRunner
 	ran       atomic.Bool
+	paused    *pauser
 }
 
 // New applies the defaults to cfg, validates it and prepares a Connector.
@@ -53,7 +54,7 @@ func New(cfg Config) (*Connector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("connector config: %w", err)
 	}
-	c := &Connector{cfg: cfg, log: cfg.Logger.With("component", "connector")}
+	c := &Connector{cfg: cfg, log: cfg.Logger.With("component", "connector"), paused: &pauser{}}
 
 	var subscribers, scheduled []stack.Function
 	for _, fn := range cfg.Functions {
@@ -73,7 +74,7 @@ func New(cfg Config) (*Connector, error) {
 	c.inv = &invoker{client: httpClient, gateway: cfg.GatewayURL, contentType: cfg.ContentType, timeout: cfg.RequestTimeout}
 
 	for _, fn := range subscribers {
-		c.consumers = append(c.consumers, newConsumer(fn, cfg, c.inv))
+		c.consumers = append(c.consumers, newConsumer(fn, cfg, c.inv, c.paused))
 	}
 	if len(scheduled) > 0 {
 		cr, err := newCronRunner(cfg, c.inv, scheduled)

@@ -37,6 +37,8 @@ type consumer struct {
 	mu    sync.Mutex
 	parts map[topicPartition]*partition
 
+	paused *pauser // Connector.Pause
+
 	inflight atomic.Int64
 	released chan struct{} // signalled (without blocking) whenever a slot frees
 	wg       sync.WaitGroup
@@ -63,9 +65,10 @@ type partition struct {
 	cancel context.CancelFunc
 }
 
-func newConsumer(fn stack.Function, cfg Config, inv *invoker) *consumer {
+func newConsumer(fn stack.Function, cfg Config, inv *invoker, paused *pauser) *consumer {
 	return &consumer{
 		fn:       fn,
+		paused:   paused,
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "connector", "function", fn.Name),
 		inv:      inv,
@@ -149,8 +152,12 @@ func (c *consumer) poll(ctx context.Context) {
 				return
 			}
 		}
+		if !c.paused.wait(ctx) {
+			return
+		}
 		fetches := c.client.PollRecords(ctx, free)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
+		// A poll that was waiting when Pause came holds its records too.
+		if !c.paused.wait(ctx) || ctx.Err() != nil || fetches.IsClientClosed() {
 			// Records polled but not dispatched are not tracked and not
 			// committed: the next owner of their partition gets them.
 			c.client.AllowRebalance()

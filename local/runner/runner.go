@@ -56,6 +56,7 @@ type Stack struct {
 	processes map[string]*process
 	gateway   *gateway.Gateway
 	upstreams *gateway.Upstreams
+	connector *connector.Connector
 }
 
 // Start brings every part up, in dependency order, and returns once the
@@ -197,6 +198,7 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	if err != nil {
 		return err
 	}
+	s.connector = conn
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
@@ -367,6 +369,13 @@ func (s *Stack) Restart(function string, vars map[string]string) error {
 	p.setEnv(vars)
 	return p.Kill()
 }
+
+// PauseDeliveries stops the connector fetching records for the functions
+// until ResumeDeliveries: the benchmark measures what a create costs alone.
+func (s *Stack) PauseDeliveries() { s.connector.Pause() }
+
+// ResumeDeliveries delivers the records that waited.
+func (s *Stack) ResumeDeliveries() { s.connector.Resume() }
 
 // FunctionURL is the address a function's process listens on now, for calls
 // that bypass the gateway (the benchmark compares the two).
