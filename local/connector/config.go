@@ -25,7 +25,9 @@ const DefaultDLQSuffix = ".dlq"
 // average, at the 14 s mean delay). 16,384 leaves room for records that wait
 // in retry backoff while holding a slot. Each call in flight costs a goroutine
 // and, over HTTP/1.1, a connection to the gateway (Config.GatewayHTTP2 lets
-// the calls share a few), and the gateway's connection to the function.
+// the calls share a few), and the gateway's connection to the function: where
+// the open-file limit is lower than that needs, local/runner lowers the bounds
+// (Config.MaxInFlightOf) in proportion to each function's exec_timeout.
 const (
 	DefaultMaxInFlight    = 16384
 	DefaultMaxAttempts    = 10
@@ -69,6 +71,8 @@ type Config struct {
 	// MaxInFlight bounds the records of one function being delivered at once,
 	// across all its partitions; polling pauses while the bound is reached.
 	MaxInFlight int
+	// MaxInFlightOf overrides MaxInFlight for the functions it names.
+	MaxInFlightOf map[string]int
 	// Retry is the delivery retry policy.
 	Retry RetryPolicy
 	// RequestTimeout bounds one call to the gateway. The default is longer than the
@@ -156,6 +160,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 {
 		errs = append(errs, fmt.Errorf("max in-flight %d: must be at least 1", c.MaxInFlight))
+	}
+	for name, n := range c.MaxInFlightOf {
+		if n < 0 {
+			errs = append(errs, fmt.Errorf("max in-flight of %s %d: must not be negative", name, n))
+		}
 	}
 	if c.Retry.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("retry max attempts %d: must be at least 1", c.Retry.MaxAttempts))

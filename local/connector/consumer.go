@@ -37,7 +37,8 @@ type consumer struct {
 	mu    sync.Mutex
 	parts map[topicPartition]*partition
 
-	paused *pauser // Connector.Pause
+	paused      *pauser // Connector.Pause
+	maxInFlight int     // Config.MaxInFlightOf[fn.Name], or Config.MaxInFlight
 
 	inflight atomic.Int64
 	released chan struct{} // signalled (without blocking) whenever a slot frees
@@ -66,15 +67,20 @@ type partition struct {
 }
 
 func newConsumer(fn stack.Function, cfg Config, inv *invoker, paused *pauser) *consumer {
+	bound := cfg.MaxInFlight
+	if n := cfg.MaxInFlightOf[fn.Name]; n > 0 {
+		bound = n
+	}
 	return &consumer{
-		fn:       fn,
-		paused:   paused,
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "connector", "function", fn.Name),
-		inv:      inv,
-		parts:    map[topicPartition]*partition{},
-		released: make(chan struct{}, 1),
-		stopping: make(chan struct{}),
+		fn:          fn,
+		paused:      paused,
+		maxInFlight: bound,
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "connector", "function", fn.Name),
+		inv:         inv,
+		parts:       map[topicPartition]*partition{},
+		released:    make(chan struct{}, 1),
+		stopping:    make(chan struct{}),
 	}
 }
 
@@ -111,7 +117,7 @@ func (c *consumer) run(ctx context.Context) error {
 	c.mu.Lock() // tests read it while Run runs
 	c.client = cl
 	c.mu.Unlock()
-	c.log.Info("consuming", "topics", c.fn.Topics(), "group", c.fn.Name, "max_in_flight", c.cfg.MaxInFlight)
+	c.log.Info("consuming", "topics", c.fn.Topics(), "group", c.fn.Name, "max_in_flight", c.maxInFlight)
 
 	committerDone := make(chan struct{})
 	committerCtx, stopCommitter := context.WithCancel(context.WithoutCancel(ctx))
@@ -143,7 +149,7 @@ func (c *consumer) run(ctx context.Context) error {
 func (c *consumer) poll(ctx context.Context) {
 	for {
 		// Only this loop takes slots, so free can only grow until the next poll.
-		free := c.cfg.MaxInFlight - int(c.inflight.Load())
+		free := c.maxInFlight - int(c.inflight.Load())
 		if free <= 0 {
 			select {
 			case <-c.released:

@@ -3,6 +3,7 @@ package connector
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -180,5 +181,18 @@ func TestGatewayOverHTTP2WithoutTLS(t *testing.T) {
 		if string(body) != want {
 			t.Errorf("GatewayHTTP2 %v: the gateway saw %s, want %s", h2, body, want)
 		}
+	}
+}
+
+func TestMaxInFlightOfOverridesTheBoundPerFunction(t *testing.T) {
+	cfg := Config{MaxInFlight: 100, MaxInFlightOf: map[string]int{"process-payment": 12000}, Logger: slog.New(slog.DiscardHandler)}
+	for name, want := range map[string]int{"process-payment": 12000, "apply-result": 100} {
+		if got := newConsumer(fn(name, "t"), cfg, nil, &pauser{}).maxInFlight; got != want {
+			t.Errorf("%s: bound %d, want %d", name, got, want)
+		}
+	}
+	cfg.MaxInFlightOf["apply-result"] = -1
+	if err := cfg.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "apply-result") {
+		t.Errorf("a negative bound: %v, want an error naming the function", err)
 	}
 }

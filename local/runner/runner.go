@@ -57,6 +57,7 @@ type Stack struct {
 	gateway   *gateway.Gateway
 	upstreams *gateway.Upstreams
 	connector *connector.Connector
+	files     uint64 // the open-file limit
 }
 
 // Start brings every part up, in dependency order, and returns once the
@@ -70,7 +71,7 @@ func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
 		return nil, err
 	}
 	s := &Stack{cfg: cfg, log: log, base: base, logs: logs, stack: st, processes: map[string]*process{}}
-	raiseFileLimit(FilesNeeded, log)
+	s.files = raiseFileLimit(filesNeeded(subscribers(st)), log)
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -181,11 +182,12 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	s.gateway = gw
 	s.GatewayURL = "http://" + s.cfg.GatewayAddr
 	conn, err := connector.New(connector.Config{
-		Brokers:      s.Brokers,
-		GatewayURL:   s.GatewayURL,
-		GatewayHTTP2: true,
-		Functions:    s.stack.Sorted(),
-		CronEvery:    s.cfg.RelayEvery,
+		MaxInFlightOf: inFlightBounds(s.files, s.stack, s.log),
+		Brokers:       s.Brokers,
+		GatewayURL:    s.GatewayURL,
+		GatewayHTTP2:  true,
+		Functions:     s.stack.Sorted(),
+		CronEvery:     s.cfg.RelayEvery,
 		Tap: func(r connector.Record) {
 			headers := make(map[string]string, len(r.Headers))
 			for _, h := range r.Headers {
