@@ -241,9 +241,12 @@ func newClient() *http.Client {
 }
 
 // settle waits until every payment has left pending and every event has
-// been published, so one phase's backlog does not load the next.
+// been published, so one phase's backlog does not load the next. A create
+// phase leaves tens of thousands (deliveries are paused during it), so it
+// gives up only when DrainTimeout passes with no progress.
 func (b *bench) settle(ctx context.Context) error {
 	deadline := time.Now().Add(b.cfg.DrainTimeout)
+	var last int64 = -1
 	for {
 		var pending, unpublished int64
 		err := b.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM payments WHERE state = 'pending'),
@@ -254,9 +257,12 @@ func (b *bench) settle(ctx context.Context) error {
 		if pending == 0 && unpublished == 0 {
 			return nil
 		}
+		if left := pending + unpublished; last < 0 || left < last {
+			last, deadline = left, time.Now().Add(b.cfg.DrainTimeout)
+		}
 		b.progress.Status("settling: %d payments pending, %d events unpublished", pending, unpublished)
 		if time.Now().After(deadline) {
-			return fmt.Errorf("settle: %d payments still pending and %d events unpublished after %s", pending, unpublished, b.cfg.DrainTimeout)
+			return fmt.Errorf("settle: %d payments still pending and %d events unpublished, none settled for %s", pending, unpublished, b.cfg.DrainTimeout)
 		}
 		select {
 		case <-ctx.Done():
