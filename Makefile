@@ -64,7 +64,7 @@ kafka-broker-restart: ## start a killed broker again and wait until it is back i
 test-kafka: ## the failure experiments on real Apache Kafka, 3 brokers then 1 (needs Java 17 and Maven)
 	go test -tags integration,kafka -count=1 -p 1 -timeout 40m -run '^TestRealKafka' ./local/kafkacluster/ ./local/runner/
 
-bench: ## the stack against pgbench and a raw Kafka producer on this machine (~7 min, not part of test; BENCH_FLAGS="-phases e2e")
+bench: ## the stack against pgbench and a raw Kafka producer on this machine (~10 min, not part of test; BENCH_FLAGS="-phases e2e")
 	go run ./local/bench $(BENCH_FLAGS)
 
 migrate: ## apply db/migrations to DATABASE_URL (what a real deployment runs)

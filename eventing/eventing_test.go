@@ -682,7 +682,8 @@ type openfaasValues struct {
 		WriteTimeout    string `yaml:"writeTimeout"`
 	} `yaml:"gateway"`
 	QueueWorker struct {
-		AckWait string `yaml:"ackWait"`
+		AckWait  string `yaml:"ackWait"`
+		Replicas int    `yaml:"replicas"`
 	} `yaml:"queueWorker"`
 	QueueWorkerPro struct {
 		MaxInflight      string `yaml:"maxInflight"`

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -96,7 +97,7 @@ func MustPendingEvents(tb testing.TB, s *memory.Store) []outbox.Message {
 	tb.Helper()
 	var pending []outbox.Message
 	keep := errors.New("peek only")
-	_, err := s.PublishOutbox(context.Background(), nil, 1000, func(_ context.Context, batch []outbox.Message) []error {
+	_, err := s.PublishOutbox(context.Background(), 1000, func(_ context.Context, batch []outbox.Message) []error {
 		pending = append(pending, batch...)
 		errs := make([]error, len(batch))
 		for i := range errs {
@@ -511,4 +512,57 @@ func TestLoadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The payment is committed before the event is sent: a client that hangs up
+// does not stop the send, and does not pause publishing for the next creates.
+func TestCreatePublishesEvenWhenTheClientLeaves(t *testing.T) {
+	f := newFixture(t)
+	f.svc.relay = func(context.Context) (relay, error) {
+		return &outbox.Relay{Store: f.store, Publisher: contextPublisher{f.pub}}, nil
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // the client is gone by the time the event is sent
+	req := handler.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(validBody)}
+	f.svc.handle(ctx, req)
+	if pending := MustPendingEvents(t, f.store.Store); len(pending) != 0 || len(f.pub.Messages()) != 1 {
+		t.Fatalf("after a client left: %d published, %d left in the outbox; want it published", len(f.pub.Messages()), len(pending))
+	}
+	if resp := f.post(t, strings.Replace(validBody, testUser, uuid.NewString(), 1), nil); resp.StatusCode != http.StatusCreated || len(f.pub.Messages()) != 2 {
+		t.Fatalf("next create: %d, %d published; want it published at once", resp.StatusCode, len(f.pub.Messages()))
+	}
+}
+
+// Postgres failing to mark a sent event is not Kafka failing: the next create
+// still sends its event at once.
+func TestCreateKeepsPublishingWhenOnlyTheMarkFails(t *testing.T) {
+	f := newFixture(t)
+	f.svc.relay = func(context.Context) (relay, error) {
+		return &outbox.Relay{Store: failingMarks{f.store}, Publisher: f.pub}, nil
+	}
+	for i := range 2 {
+		if resp := f.post(t, strings.Replace(validBody, testUser, uuid.NewString(), 1), nil); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %d: %d %s", i, resp.StatusCode, resp.Body)
+		}
+	}
+	if n := len(f.pub.Messages()); n != 2 {
+		t.Fatalf("%d events sent, want both (a failed mark must not pause publishing)", n)
+	}
+}
+
+// contextPublisher fails once its context has ended, as Sarama's send does.
+type contextPublisher struct{ *functest.Publisher }
+
+func (p contextPublisher) Publish(ctx context.Context, topic, key string, e cloudevents.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return p.Publisher.Publish(ctx, topic, key, e)
+}
+
+// failingMarks is a store whose MarkPublished fails, as Postgres timing out would.
+type failingMarks struct{ *countingStore }
+
+func (failingMarks) MarkPublished(context.Context, []string) error {
+	return payment.Unavailable("database", errors.New("timeout"))
 }

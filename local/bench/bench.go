@@ -131,11 +131,17 @@ func Run(ctx context.Context, cfg Config, out, status io.Writer) error {
 	if cfg.runs(phaseThroughput) {
 		step(phaseThroughput, b.measureThroughput)
 	}
+	if cfg.runs(phaseDirect) {
+		step(phaseDirect, b.measureDirect)
+	}
 	if cfg.runs(phaseLatency) {
 		step(phaseLatency, b.measureLatency)
 	}
 	if cfg.runs(phaseE2E) {
 		step(phaseE2E, b.measureEndToEnd)
+	}
+	if cfg.runs(phaseDelay) {
+		step(phaseDelay, b.measureDelayed)
 	}
 	step("memory after the load", func(ctx context.Context) error {
 		if err := b.settle(ctx); err != nil {
@@ -175,12 +181,12 @@ func runnerConfig(cfg Config, stateDir string) (runner.Config, error) {
 		KafkaPorts:   ports[2:5],
 		Partitions:   3,
 		RelayEvery:   5 * time.Second,
-		FunctionEnv: map[string]string{
-			"PAYMENT_PROVIDER_MIN_DELAY": "0",
-			"PAYMENT_PROVIDER_MAX_DELAY": "0",
-		},
+		FunctionEnv:  instantProvider,
 	}, nil
 }
+
+// instantProvider is process-payment's environment for an instant provider.
+var instantProvider = map[string]string{"PAYMENT_PROVIDER_MIN_DELAY": "0", "PAYMENT_PROVIDER_MAX_DELAY": "0"}
 
 // prepareStateDir returns the stack's state folder and what removes it.
 func prepareStateDir(cfg Config) (string, func(), error) {
@@ -235,9 +241,12 @@ func newClient() *http.Client {
 }
 
 // settle waits until every payment has left pending and every event has
-// been published, so one phase's backlog does not load the next.
+// been published, so one phase's backlog does not load the next. A create
+// phase leaves tens of thousands (deliveries are paused during it), so it
+// gives up only when DrainTimeout passes with no progress.
 func (b *bench) settle(ctx context.Context) error {
 	deadline := time.Now().Add(b.cfg.DrainTimeout)
+	var last int64 = -1
 	for {
 		var pending, unpublished int64
 		err := b.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM payments WHERE state = 'pending'),
@@ -248,9 +257,12 @@ func (b *bench) settle(ctx context.Context) error {
 		if pending == 0 && unpublished == 0 {
 			return nil
 		}
+		if left := pending + unpublished; last < 0 || left < last {
+			last, deadline = left, time.Now().Add(b.cfg.DrainTimeout)
+		}
 		b.progress.Status("settling: %d payments pending, %d events unpublished", pending, unpublished)
 		if time.Now().After(deadline) {
-			return fmt.Errorf("settle: %d payments still pending and %d events unpublished after %s", pending, unpublished, b.cfg.DrainTimeout)
+			return fmt.Errorf("settle: %d payments still pending and %d events unpublished, none settled for %s", pending, unpublished, b.cfg.DrainTimeout)
 		}
 		select {
 		case <-ctx.Done():

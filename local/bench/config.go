@@ -18,12 +18,14 @@ const (
 	phaseStartup    = "startup"    // exec to ready of each function binary
 	phaseLimits     = "limits"     // pgbench inserts and a raw Sarama produce loop
 	phaseLongPoll   = "longpoll"   // many waiting long-polls
-	phaseThroughput = "throughput" // create-payment at a fixed concurrency
+	phaseThroughput = "throughput" // create-payment through the gateway at a fixed concurrency
+	phaseDirect     = "direct"     // the same, on create-payment's own port
 	phaseLatency    = "latency"    // create-payment at a fixed rate
-	phaseE2E        = "e2e"        // created → applied, sustained
+	phaseE2E        = "e2e"        // created → applied, sustained, instant provider
+	phaseDelay      = "e2e-delay"  // the same with the provider's real 3–25 s delay
 )
 
-var allPhases = []string{phaseStartup, phaseLimits, phaseLongPoll, phaseThroughput, phaseLatency, phaseE2E}
+var allPhases = []string{phaseStartup, phaseLimits, phaseLongPoll, phaseThroughput, phaseDirect, phaseLatency, phaseE2E, phaseDelay}
 
 // Config is the benchmark's configuration, read once from the flags.
 type Config struct {
@@ -48,6 +50,13 @@ type Config struct {
 	Rate        float64       // requests per second of the latency run
 	E2ERate     float64       // payments per second offered in the end-to-end run
 	E2EDuration time.Duration
+	// DelayRate is offered for E2EDuration with the provider's real delay
+	// (stack.yml's); the payments must be settled DelayDrain after the last
+	// create, and applied/s is counted from SteadyFrom on (the pipeline fills
+	// for the longest delay first).
+	DelayRate  float64
+	DelayDrain time.Duration
+	SteadyFrom time.Duration
 	// DrainTimeout is how long the end-to-end run waits after its last create
 	// for every payment to be applied; what is still pending then did not finish.
 	DrainTimeout time.Duration
@@ -72,9 +81,12 @@ func ConfigFromFlags(args []string) (Config, error) {
 	fs.StringVar(&c.ProfileDir, "profile", "", "write CPU profiles of the throughput phase to this folder")
 	fs.IntVar(&c.Concurrency, "concurrency", 64, "concurrent clients for throughput and pgbench")
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "length of the throughput, latency and limit runs")
-	fs.Float64Var(&c.Rate, "rate", 1000, "requests per second of the latency run")
+	fs.Float64Var(&c.Rate, "rate", 300, "requests per second of the latency run")
 	fs.Float64Var(&c.E2ERate, "e2e-rate", 1000, "payments per second offered in the end-to-end run")
-	fs.DurationVar(&c.E2EDuration, "e2e-duration", 60*time.Second, "length of the end-to-end run")
+	fs.DurationVar(&c.E2EDuration, "e2e-duration", 60*time.Second, "length of each end-to-end run")
+	fs.Float64Var(&c.DelayRate, "delay-rate", 500, "payments per second offered in the end-to-end run with the real provider delay")
+	fs.DurationVar(&c.DelayDrain, "delay-drain", 30*time.Second, "with the real delay, every payment must be applied this long after the last create")
+	fs.DurationVar(&c.SteadyFrom, "steady-from", 25*time.Second, "with the real delay, applied/s is counted from this second of the run on")
 	fs.DurationVar(&c.DrainTimeout, "drain", 2*time.Minute, "how long to wait for the last payments to be applied")
 	fs.IntVar(&c.Waiters, "waiters", 1000, "concurrent long-polls")
 	fs.DurationVar(&c.WaitWindow, "wait-window", 10*time.Second, "how long queries are counted while the long-polls wait")
@@ -101,11 +113,14 @@ func (c Config) Validate() error {
 	if c.Concurrency < 1 || c.Waiters < 1 || c.Starts < 1 {
 		errs = append(errs, errors.New("concurrency, waiters and starts must be at least 1"))
 	}
-	if c.Rate <= 0 || c.E2ERate <= 0 {
+	if c.Rate <= 0 || c.E2ERate <= 0 || c.DelayRate <= 0 {
 		errs = append(errs, errors.New("rates must be positive"))
 	}
-	if c.Duration < time.Second || c.E2EDuration < time.Second || c.WaitWindow < time.Second || c.DrainTimeout < time.Second {
+	if c.Duration < time.Second || c.E2EDuration < time.Second || c.WaitWindow < time.Second || c.DrainTimeout < time.Second || c.DelayDrain < time.Second {
 		errs = append(errs, errors.New("durations must be at least a second"))
+	}
+	if c.runs(phaseDelay) && c.SteadyFrom >= c.E2EDuration {
+		errs = append(errs, fmt.Errorf("steady-from %s must be shorter than e2e-duration %s", c.SteadyFrom, c.E2EDuration))
 	}
 	// The long-polls must still be waiting when the window ends and the
 	// payments change: get-payment answers a pending payment after 30 s.

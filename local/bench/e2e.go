@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -30,6 +31,17 @@ type EndToEnd struct {
 	Unfinished int64 `json:"unfinished"`
 	// DrainSeconds is how long after the window the last payment was applied.
 	DrainSeconds float64 `json:"drainSeconds"`
+	// SteadyFromSecond and SteadyPerSecond: payments applied per second from
+	// that second of the window to its end (with a slow provider the pipeline
+	// first fills for the longest delay).
+	SteadyFromSecond float64 `json:"steadyFromSecond,omitempty"`
+	SteadyPerSecond  float64 `json:"steadyPerSecond,omitempty"`
+	// ProviderDelay is the provider's delay range, "0" for the instant one.
+	ProviderDelay string `json:"providerDelay"`
+	// ProviderPeakRSSMB is process-payment's peak resident memory over the
+	// run (VmHWM), taken before it is restarted: what the calls waiting on
+	// the provider cost.
+	ProviderPeakRSSMB float64 `json:"providerPeakRssMB,omitempty"`
 	// Latency runs from sending the create request to the commit of its
 	// result (seen as the payment_changed notification).
 	Latency load.Latency `json:"latency"`
@@ -68,20 +80,87 @@ func (t *timeline) counts() (sent, applied int) {
 	return len(t.sent), applied
 }
 
-// measureEndToEnd offers payments open-loop at E2ERate for E2EDuration and
-// follows each to its applied result through the same NOTIFY that wakes
-// long-polls, then waits up to DrainTimeout for the rest.
+// measureEndToEnd runs the end-to-end measure with the instant provider.
 func (b *bench) measureEndToEnd(ctx context.Context) error {
+	e, err := b.endToEnd(ctx, phaseE2E, b.cfg.E2ERate, b.cfg.DrainTimeout, 5*time.Second)
+	if e != nil {
+		e.ProviderDelay = "0"
+	}
+	b.results.EndToEnd = e
+	return err
+}
+
+// measureDelayed runs it with the provider's real delay (stack.yml's range for
+// process-payment), then gives the stack its instant provider back.
+func (b *bench) measureDelayed(ctx context.Context) error {
+	env := b.fns.Functions["process-payment"].Environment
+	real := map[string]string{"PAYMENT_PROVIDER_MIN_DELAY": env["PAYMENT_PROVIDER_MIN_DELAY"], "PAYMENT_PROVIDER_MAX_DELAY": env["PAYMENT_PROVIDER_MAX_DELAY"]}
 	if err := b.settle(ctx); err != nil {
 		return err
 	}
+	if err := b.restart(ctx, "process-payment", real); err != nil {
+		return err
+	}
+	e, err := b.endToEnd(ctx, phaseDelay, b.cfg.DelayRate, b.cfg.DelayDrain, b.cfg.SteadyFrom)
+	if e != nil {
+		e.ProviderDelay = real["PAYMENT_PROVIDER_MIN_DELAY"] + "–" + real["PAYMENT_PROVIDER_MAX_DELAY"]
+		var rssErr error
+		e.ProviderPeakRSSMB, rssErr = b.peakRSS("process-payment")
+		err = errors.Join(err, rssErr)
+	}
+	b.results.Delayed = e
+	return errors.Join(err, b.restart(ctx, "process-payment", instantProvider))
+}
+
+// peakRSS is a function process's peak resident memory so far, in MB.
+func (b *bench) peakRSS(function string) (float64, error) {
+	pids, err := processesOf(b.stateDir)
+	if err != nil {
+		return 0, err
+	}
+	pid, ok := pids[b.binary(function)]
+	if !ok {
+		return 0, fmt.Errorf("no process for %s", function)
+	}
+	status, err := procStatus(pid)
+	return status["VmHWM"], err
+}
+
+// restart restarts a function with vars in its environment and waits until
+// it is up again.
+func (b *bench) restart(ctx context.Context, function string, vars map[string]string) error {
+	before := b.stack.Restarts(function)
+	if err := b.stack.Restart(function, vars); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for b.stack.Restarts(function) == before || !b.stack.Ready(function) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not up again within 30 s of its restart", function)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// endToEnd offers payments open-loop at rate for E2EDuration and follows each
+// to its applied result through the same NOTIFY that wakes long-polls, then
+// waits up to drain for the rest. Applied/s is counted from steadyFrom on.
+func (b *bench) endToEnd(ctx context.Context, phase string, rate float64, drain, steadyFrom time.Duration) (*EndToEnd, error) {
+	if err := b.settle(ctx); err != nil {
+		return nil, err
+	}
 	conn, err := pgx.Connect(ctx, b.stack.DatabaseURL)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return nil, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "LISTEN payment_changed"); err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	tl := &timeline{sent: map[uuid.UUID]time.Time{}, applied: map[uuid.UUID]time.Time{}}
 	listenCtx, stopListening := context.WithCancel(ctx)
@@ -113,28 +192,32 @@ func (b *bench) measureEndToEnd(ctx context.Context) error {
 	windowEnd := start.Add(b.cfg.E2EDuration)
 	stop := b.progress.Track(func() string {
 		sent, applied := tl.counts()
-		return fmt.Sprintf("end to end at %.0f/s: %4.0fs/%.0fs  created %d  applied %d  refused %d  failed %d",
-			b.cfg.E2ERate, time.Since(start).Seconds(), b.cfg.E2EDuration.Seconds(), sent, applied, rec.Refused(), rec.Failed())
+		return fmt.Sprintf("%s at %.0f/s: %4.0fs/%.0fs  created %d  applied %d  refused %d  failed %d",
+			phase, rate, time.Since(start).Seconds(), b.cfg.E2EDuration.Seconds(), sent, applied, rec.Refused(), rec.Failed())
 	})
-	stopProfiles, err := b.startProfiles(ctx, phaseE2E, b.cfg.E2EDuration)
+	stopProfiles, err := b.startProfiles(ctx, phase, b.cfg.E2EDuration)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b.measureCPU(phaseE2E, func() { load.Open(ctx, b.cfg.E2ERate, b.cfg.E2EDuration, maxInFlight, call, rec) })
-	if err := stopProfiles(); err != nil {
-		return err
-	}
-	drainDeadline := time.Now().Add(b.cfg.DrainTimeout)
-	for ctx.Err() == nil && time.Now().Before(drainDeadline) {
-		if sent, applied := tl.counts(); applied == sent {
-			break
+	// The CPU of the whole run, the drain included: every payment's cost.
+	var drainDeadline time.Time
+	b.measureCPU(phase, func() {
+		load.Open(ctx, rate, b.cfg.E2EDuration, maxInFlight, call, rec)
+		drainDeadline = time.Now().Add(drain)
+		for ctx.Err() == nil && time.Now().Before(drainDeadline) {
+			if sent, applied := tl.counts(); applied == sent {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
+	})
+	if err := stopProfiles(); err != nil {
+		return nil, err
 	}
 	stopListening()
 	<-listening
 
-	e := EndToEnd{OfferedPerSecond: b.cfg.E2ERate, Seconds: b.cfg.E2EDuration.Seconds(), Create: rec.Summary()}
+	e := EndToEnd{OfferedPerSecond: rate, Seconds: b.cfg.E2EDuration.Seconds(), Create: rec.Summary(), SteadyFromSecond: steadyFrom.Seconds()}
 	var ids []uuid.UUID
 	var latencies []time.Duration
 	perSecond := make([]int64, int(b.cfg.E2EDuration/time.Second))
@@ -160,11 +243,14 @@ func (b *bench) measureEndToEnd(ctx context.Context) error {
 	tl.mu.Unlock()
 	e.AppliedPerSecond = float64(e.AppliedInWindow) / b.cfg.E2EDuration.Seconds()
 	e.Latency = load.Distribution(latencies)
-	if len(perSecond) > 5 {
-		e.SlowestSecond = perSecond[5]
-		for _, n := range perSecond[5:] {
+	if from := int(steadyFrom / time.Second); len(perSecond) > from {
+		e.SlowestSecond = perSecond[from]
+		var steady int64
+		for _, n := range perSecond[from:] {
 			e.SlowestSecond = min(e.SlowestSecond, n)
+			steady += n
 		}
+		e.SteadyPerSecond = float64(steady) / float64(len(perSecond)-from)
 	}
 	if !last.IsZero() {
 		e.DrainSeconds = max(last.Sub(windowEnd).Seconds(), 0)
@@ -172,13 +258,13 @@ func (b *bench) measureEndToEnd(ctx context.Context) error {
 	// The database has the last word on what did not finish: a notification
 	// missed by this listener must not count as a lost payment.
 	if err := b.db.QueryRow(ctx, `SELECT count(*) FROM payments WHERE payment_id = ANY($1) AND state = 'pending'`, ids).Scan(&e.Unfinished); err != nil {
-		return fmt.Errorf("count unfinished payments: %w", err)
+		return nil, fmt.Errorf("count unfinished payments: %w", err)
 	}
-	stop(fmt.Sprintf("end to end: %d created (%.0f/s offered, %d refused at once), %.0f applied/s in the window (slowest second %d), %d unfinished; created→applied p50 %.0f ms, p99 %.0f ms",
-		len(ids), b.cfg.E2ERate, e.Create.Refused, e.AppliedPerSecond, e.SlowestSecond, e.Unfinished, e.Latency.P50, e.Latency.P99))
-	b.results.EndToEnd = &e
+	b.results.countUnits(phase, "settled payment", int64(len(ids))-e.Unfinished)
+	stop(fmt.Sprintf("%s: %d created (%.0f/s offered, %d refused at once), %.0f applied/s in the window, %.0f/s from second %.0f (slowest second %d), %d unfinished; created→applied p50 %.0f ms, p99 %.0f ms",
+		phase, len(ids), rate, e.Create.Refused, e.AppliedPerSecond, e.SteadyPerSecond, steadyFrom.Seconds(), e.SlowestSecond, e.Unfinished, e.Latency.P50, e.Latency.P99))
 	if e.Unfinished > 0 {
-		return fmt.Errorf("%d payments did not finish within %s of the last create", e.Unfinished, b.cfg.DrainTimeout)
+		return &e, fmt.Errorf("%d payments did not finish within %s of the last create", e.Unfinished, drain)
 	}
-	return failures(e.Create)
+	return &e, failures(e.Create)
 }

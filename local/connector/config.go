@@ -19,12 +19,18 @@ import (
 // (docs/contracts.md). EnsureTopics always uses it.
 const DefaultDLQSuffix = ".dlq"
 
-// Defaults. The in-flight bound is sized for the slowest function in stack.yml:
-// process-payment may take 25 s per call, and keeping up with 100 records/s then
-// needs 100 × 25 = 2,500 calls in flight. 4,096 leaves room for records that sit
-// in retry backoff while holding a slot.
+// Defaults. The in-flight bound is sized with Little's law for the slowest
+// function in stack.yml: process-payment holds each call for the provider's
+// delay, up to 25 s, so keeping up with the local stack's stated rate of 500
+// payments/s needs 500 × 25 = 12,500 calls in flight at worst (7,000 on
+// average, at the 14 s mean delay). 16,384 leaves room for records that wait
+// in retry backoff while holding a slot. Each call in flight costs a goroutine
+// and, over HTTP/1.1, a connection to the gateway (Config.GatewayHTTP2 lets
+// the calls share a few), and the gateway's connection to the function: where
+// the open-file limit is lower than that needs, local/runner lowers the bounds
+// (Config.MaxInFlightOf) in proportion to each function's exec_timeout.
 const (
-	DefaultMaxInFlight    = 4096
+	DefaultMaxInFlight    = 16384
 	DefaultMaxAttempts    = 10
 	DefaultBaseDelay      = time.Second
 	DefaultMaxDelay       = 30 * time.Second
@@ -66,6 +72,8 @@ type Config struct {
 	// MaxInFlight bounds the records of one function being delivered at once,
 	// across all its partitions; polling pauses while the bound is reached.
 	MaxInFlight int
+	// MaxInFlightOf overrides MaxInFlight for the functions it names.
+	MaxInFlightOf map[string]int
 	// Retry is the delivery retry policy.
 	Retry RetryPolicy
 	// RequestTimeout bounds one call to the gateway. The default is longer than the
@@ -99,6 +107,11 @@ type Config struct {
 	// Registry receives the connector's metrics (consumer lag, retries, dead
 	// letters); nil means they are kept but not exported.
 	Registry prometheus.Registerer
+	// GatewayHTTP2 says the gateway accepts HTTP/2 without TLS (as the local
+	// gateway does): calls then share a few connections. Over HTTP/1.1 each
+	// call in flight holds a connection, and MaxInFlight connections can pass
+	// the machine's open-file limit.
+	GatewayHTTP2 bool
 	// HTTPClient calls the gateway; when nil one is built for MaxInFlight
 	// concurrent calls. Redirects should not be followed.
 	HTTPClient *http.Client
@@ -151,6 +164,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 {
 		errs = append(errs, fmt.Errorf("max in-flight %d: must be at least 1", c.MaxInFlight))
+	}
+	for name, n := range c.MaxInFlightOf {
+		if n < 0 {
+			errs = append(errs, fmt.Errorf("max in-flight of %s %d: must not be negative", name, n))
+		}
 	}
 	if c.Retry.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("retry max attempts %d: must be at least 1", c.Retry.MaxAttempts))

@@ -46,6 +46,7 @@ type Connector struct {
 	cron      *cronRunner
 	metrics   *metrics
 	ran       atomic.Bool
+	paused    *pauser
 }
 
 // New applies the defaults to cfg, validates it and prepares a Connector.
@@ -54,7 +55,7 @@ func New(cfg Config) (*Connector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("connector config: %w", err)
 	}
-	c := &Connector{cfg: cfg, log: cfg.Logger.With("component", "connector")}
+	c := &Connector{cfg: cfg, log: cfg.Logger.With("component", "connector"), paused: &pauser{}}
 
 	var subscribers, scheduled []stack.Function
 	for _, fn := range cfg.Functions {
@@ -68,14 +69,14 @@ func New(cfg Config) (*Connector, error) {
 
 	httpClient := cfg.HTTPClient
 	if httpClient == nil {
-		httpClient = newHTTPClient(cfg.MaxInFlight*len(subscribers) + len(scheduled))
+		httpClient = newHTTPClient(cfg.MaxInFlight*len(subscribers)+len(scheduled), cfg.GatewayHTTP2)
 		c.ownClient = true
 	}
 	c.inv = &invoker{client: httpClient, gateway: cfg.GatewayURL, contentType: cfg.ContentType, timeout: cfg.RequestTimeout}
 
 	c.metrics = newMetrics()
 	for _, fn := range subscribers {
-		c.consumers = append(c.consumers, newConsumer(fn, cfg, c.inv, c.metrics))
+		c.consumers = append(c.consumers, newConsumer(fn, cfg, c.inv, c.metrics, c.paused))
 	}
 	c.metrics.lag.consumers = c.consumers
 	if cfg.Registry != nil {

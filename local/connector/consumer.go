@@ -38,6 +38,9 @@ type consumer struct {
 	mu    sync.Mutex
 	parts map[topicPartition]*partition
 
+	paused      *pauser // Connector.Pause
+	maxInFlight int     // Config.MaxInFlightOf[fn.Name], or Config.MaxInFlight
+
 	inflight atomic.Int64
 	released chan struct{} // signalled (without blocking) whenever a slot frees
 	wg       sync.WaitGroup
@@ -64,16 +67,22 @@ type partition struct {
 	cancel context.CancelFunc
 }
 
-func newConsumer(fn stack.Function, cfg Config, inv *invoker, m *metrics) *consumer {
+func newConsumer(fn stack.Function, cfg Config, inv *invoker, m *metrics, paused *pauser) *consumer {
+	bound := cfg.MaxInFlight
+	if n := cfg.MaxInFlightOf[fn.Name]; n > 0 {
+		bound = n
+	}
 	return &consumer{
-		fn:       fn,
-		metrics:  m,
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "connector", "function", fn.Name),
-		inv:      inv,
-		parts:    map[topicPartition]*partition{},
-		released: make(chan struct{}, 1),
-		stopping: make(chan struct{}),
+		fn:          fn,
+		metrics:     m,
+		paused:      paused,
+		maxInFlight: bound,
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "connector", "function", fn.Name),
+		inv:         inv,
+		parts:       map[topicPartition]*partition{},
+		released:    make(chan struct{}, 1),
+		stopping:    make(chan struct{}),
 	}
 }
 
@@ -110,7 +119,7 @@ func (c *consumer) run(ctx context.Context) error {
 	c.mu.Lock() // tests read it while Run runs
 	c.client = cl
 	c.mu.Unlock()
-	c.log.Info("consuming", "topics", c.fn.Topics(), "group", c.fn.Name, "max_in_flight", c.cfg.MaxInFlight)
+	c.log.Info("consuming", "topics", c.fn.Topics(), "group", c.fn.Name, "max_in_flight", c.maxInFlight)
 
 	committerDone := make(chan struct{})
 	committerCtx, stopCommitter := context.WithCancel(context.WithoutCancel(ctx))
@@ -142,7 +151,7 @@ func (c *consumer) run(ctx context.Context) error {
 func (c *consumer) poll(ctx context.Context) {
 	for {
 		// Only this loop takes slots, so free can only grow until the next poll.
-		free := c.cfg.MaxInFlight - int(c.inflight.Load())
+		free := c.maxInFlight - int(c.inflight.Load())
 		if free <= 0 {
 			select {
 			case <-c.released:
@@ -151,8 +160,12 @@ func (c *consumer) poll(ctx context.Context) {
 				return
 			}
 		}
+		if !c.paused.wait(ctx) {
+			return
+		}
 		fetches := c.client.PollRecords(ctx, free)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
+		// A poll that was waiting when Pause came holds its records too.
+		if !c.paused.wait(ctx) || ctx.Err() != nil || fetches.IsClientClosed() {
 			// Records polled but not dispatched are not tracked and not
 			// committed: the next owner of their partition gets them.
 			c.client.AllowRebalance()

@@ -32,13 +32,18 @@ type invoker struct {
 	timeout     time.Duration
 }
 
-// newHTTPClient returns a client for up to maxConns concurrent gateway calls.
+// newHTTPClient returns a client for up to maxConns concurrent gateway calls,
+// over HTTP/2 without TLS when http2 is set (Config.GatewayHTTP2).
 // Redirects are not followed: the gateway never redirects a function call, and
 // following one would turn the POST into a GET and lose the record's body.
-func newHTTPClient(maxConns int) *http.Client {
+func newHTTPClient(maxConns int, http2 bool) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = maxConns
 	tr.MaxIdleConnsPerHost = maxConns
+	if http2 {
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
 	return &http.Client{
 		Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error {

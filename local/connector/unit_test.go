@@ -1,7 +1,11 @@
 package connector
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +157,42 @@ func TestHeaderValues(t *testing.T) {
 		if got := validHeaderName(name); got != want {
 			t.Errorf("validHeaderName(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// With GatewayHTTP2 the connector's calls share HTTP/2 connections to the
+// gateway instead of holding one each.
+func TestGatewayOverHTTP2WithoutTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Proto)
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	for h2, want := range map[bool]string{true: "HTTP/2.0", false: "HTTP/1.1"} {
+		resp, err := newHTTPClient(4, h2).Post(srv.URL, "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != want {
+			t.Errorf("GatewayHTTP2 %v: the gateway saw %s, want %s", h2, body, want)
+		}
+	}
+}
+
+func TestMaxInFlightOfOverridesTheBoundPerFunction(t *testing.T) {
+	cfg := Config{MaxInFlight: 100, MaxInFlightOf: map[string]int{"process-payment": 12000}, Logger: slog.New(slog.DiscardHandler)}
+	for name, want := range map[string]int{"process-payment": 12000, "apply-result": 100} {
+		if got := newConsumer(fn(name, "t"), cfg, nil, newMetrics(), &pauser{}).maxInFlight; got != want {
+			t.Errorf("%s: bound %d, want %d", name, got, want)
+		}
+	}
+	cfg.MaxInFlightOf["apply-result"] = -1
+	if err := cfg.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "apply-result") {
+		t.Errorf("a negative bound: %v, want an error naming the function", err)
 	}
 }

@@ -91,7 +91,14 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 		// Deferred so it also runs when ReverseProxy aborts a broken stream
 		// with http.ErrAbortHandler.
 		finish(c.status)
-		g.log.Info("call", "function", name, "method", r.Method, "path", c.path,
+		// Every call at debug level, failures (5xx) at info: under load a
+		// line per call, and the runner copying it, cost a few per cent of
+		// this process's CPU (docs/benchmarks.md).
+		level := slog.LevelDebug
+		if c.status >= 500 {
+			level = slog.LevelInfo
+		}
+		g.log.Log(r.Context(), level, "call", "function", name, "method", r.Method, "path", c.path,
 			"status", c.status, "duration", time.Since(start), "call_id", id)
 	}()
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -107,6 +108,20 @@ func (p *process) Kill() error {
 		return fmt.Errorf("%s is not running", p.name)
 	}
 	return p.cmd.Process.Signal(syscall.SIGKILL)
+}
+
+// withEnv returns env with vars set, replacing their earlier values.
+func withEnv(env []string, vars map[string]string) []string {
+	out := make([]string, 0, len(env)+len(vars))
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); vars[k] == "" {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	return out
 }
 
 func waitListening(ctx context.Context, addr string, exited <-chan error) error {

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,10 +56,17 @@ type Stack struct {
 	// OpenFaaS names the secret.
 	AdminPassword string
 
-	pg      *pgcluster.Cluster
-	kafka   *embeddedKafka
-	scaler  *scaler.Scaler
-	gateway *gateway.Gateway
+	pg        *pgcluster.Cluster
+	kafka     *embeddedKafka
+	scaler    *scaler.Scaler
+	gateway   *gateway.Gateway
+	connector *connector.Connector
+	files     uint64 // the open-file limit
+
+	// envMu guards envOf: variables set by Restart, given to every replica of
+	// the function started afterwards.
+	envMu sync.Mutex
+	envOf map[string]map[string]string
 }
 
 // Start brings every part up, in dependency order, and returns once the
@@ -80,7 +88,8 @@ func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
 		maps.Copy(fn.Labels, labels)
 		st.Functions[name] = fn
 	}
-	s := &Stack{cfg: cfg, log: log, base: base, logs: logs, stack: st}
+	s := &Stack{cfg: cfg, log: log, base: base, logs: logs, stack: st, envOf: map[string]map[string]string{}}
+	s.files = raiseFileLimit(filesNeeded(subscribers(st)), log)
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -164,7 +173,10 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	}
 	// Each function runs as replicas within its scale labels (package scaler).
 	sc, err := scaler.New(s.stack.Sorted(), func(fn stack.Function) scaler.Process {
-		return &process{name: fn.Name, binary: binaries[fn.Name], env: s.functionEnv(fn, secrets),
+		s.envMu.Lock()
+		env := withEnv(s.functionEnv(fn, secrets), s.envOf[fn.Name])
+		s.envMu.Unlock()
+		return &process{name: fn.Name, binary: binaries[fn.Name], env: env,
 			log: s.log, out: s.logs, logFile: filepath.Join(logDir, fn.Name+".log")}
 	}, s.base)
 	if err != nil {
@@ -208,10 +220,12 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	s.gateway = gw
 	s.GatewayURL = "http://" + s.cfg.GatewayAddr
 	conn, err := connector.New(connector.Config{
-		Brokers:    s.Brokers,
-		GatewayURL: s.GatewayURL,
-		Functions:  s.stack.Sorted(),
-		CronEvery:  s.cfg.RelayEvery,
+		MaxInFlightOf: inFlightBounds(s.files, s.stack, s.log),
+		Brokers:       s.Brokers,
+		GatewayURL:    s.GatewayURL,
+		GatewayHTTP2:  true,
+		Functions:     s.stack.Sorted(),
+		CronEvery:     s.cfg.RelayEvery,
 		Tap: func(r connector.Record) {
 			headers := make(map[string]string, len(r.Headers))
 			for _, h := range r.Headers {
@@ -225,6 +239,7 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	if err != nil {
 		return err
 	}
+	s.connector = conn
 
 	errs := make(chan error, 3)
 	sc.Start()
@@ -390,6 +405,43 @@ func (s *Stack) Kill(function string) error {
 func (s *Stack) Ready(function string) bool {
 	_, available := s.scaler.Replicas(function)
 	return available > 0
+}
+
+// Restart sets vars in the environment of a function's replicas and replaces
+// every running replica (kill -9); the benchmark switches process-payment
+// between an instant and the real provider delay this way. Calls in flight
+// fail and are retried, as after a crash.
+func (s *Stack) Restart(function string, vars map[string]string) error {
+	f := s.scaler.Function(function)
+	if f == nil {
+		return fmt.Errorf("no function %s", function)
+	}
+	s.envMu.Lock()
+	merged := maps.Clone(s.envOf[function])
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	maps.Copy(merged, vars)
+	s.envOf[function] = merged
+	s.envMu.Unlock()
+	return f.KillAll()
+}
+
+// PauseDeliveries stops the connector fetching records for the functions
+// until ResumeDeliveries: the benchmark measures what a create costs alone.
+func (s *Stack) PauseDeliveries() { s.connector.Pause() }
+
+// ResumeDeliveries delivers the records that waited.
+func (s *Stack) ResumeDeliveries() { s.connector.Resume() }
+
+// FunctionURL is the address of one of a function's replicas now, for calls
+// that bypass the gateway (the benchmark compares the two).
+func (s *Stack) FunctionURL(function string) (string, bool) {
+	u, ok := s.scaler.Lookup(function)
+	if !ok {
+		return "", false
+	}
+	return u.String(), true
 }
 
 // Restarts counts the replicas of a function that died and were replaced.

@@ -214,6 +214,25 @@ func (f *Function) Kill() error {
 	return errors.New(f.name + " has no ready replica")
 }
 
+// KillAll crashes every running replica (kill -9); each is replaced by a new
+// process, which is how the local runner gives replicas a changed environment.
+func (f *Function) KillAll() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var errs []error
+	killed := 0
+	for _, r := range f.replicas {
+		if r.proc != nil {
+			errs = append(errs, r.proc.Kill())
+			killed++
+		}
+	}
+	if killed == 0 {
+		return errors.New(f.name + " has no running replica")
+	}
+	return errors.Join(errs...)
+}
+
 // Restarts counts replicas that died and were replaced.
 func (f *Function) Restarts() int {
 	f.mu.Lock()

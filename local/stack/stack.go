@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -128,6 +130,23 @@ func (f Function) Topics() []string {
 		}
 	}
 	return topics
+}
+
+// ExecTimeout is the function's exec_timeout (of-watchdog's bound on one call),
+// given in whole seconds or as a Go duration; zero when it is not set.
+func (f Function) ExecTimeout() (time.Duration, error) {
+	v, ok := f.Environment["exec_timeout"]
+	if !ok {
+		return 0, nil
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("function %s: exec_timeout %q: %w", f.Name, v, err)
+	}
+	return d, nil
 }
 
 // CronTopic is the topic annotation the cron-connector looks for.

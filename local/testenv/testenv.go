@@ -149,19 +149,7 @@ func MustFreePort(tb testing.TB) int {
 // cluster frozen.
 func MustFreezePostgres(tb testing.TB) (thaw func()) {
 	tb.Helper()
-	MustPostgres(tb)
-	mu.Lock()
-	pidFile := filepath.Join(dir, "data", "postmaster.pid")
-	mu.Unlock()
-	raw, err := os.ReadFile(pidFile)
-	if err != nil {
-		tb.Fatalf("postmaster pid: %v", err)
-	}
-	first, _, _ := strings.Cut(string(raw), "\n")
-	postmaster, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil {
-		tb.Fatalf("postmaster.pid: %v", err)
-	}
+	postmaster := mustPostmaster(tb)
 	var stopped []int
 	var once sync.Once
 	thaw = func() {
@@ -190,6 +178,56 @@ func MustFreezePostgres(tb testing.TB) (thaw func()) {
 		stopped = append(stopped, pid)
 	}
 	return thaw
+}
+
+// mustPostmaster starts the package's Postgres cluster if needed and returns
+// its postmaster's pid.
+func mustPostmaster(tb testing.TB) int {
+	tb.Helper()
+	MustPostgres(tb)
+	mu.Lock()
+	pidFile := filepath.Join(dir, "data", "postmaster.pid")
+	mu.Unlock()
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		tb.Fatalf("postmaster pid: %v", err)
+	}
+	first, _, _ := strings.Cut(string(raw), "\n")
+	postmaster, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		tb.Fatalf("postmaster.pid: %v", err)
+	}
+	return postmaster
+}
+
+// MustPostgresCPU returns the CPU time the package's Postgres server has used
+// so far: the postmaster, its living children (backends included), and the
+// children it has reaped. Benchmarks report the difference per operation.
+func MustPostgresCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	postmaster := mustPostmaster(tb)
+	children, err := childrenOf(postmaster)
+	if err != nil {
+		tb.Fatalf("list postgres processes: %v", err)
+	}
+	var ticks uint64
+	for i, pid := range append([]int{postmaster}, children...) {
+		stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			continue // gone meanwhile: its time is now the postmaster's cutime
+		}
+		// Fields after "(comm)": state is field 3, utime..cstime are 14–17.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		last := 15 // utime and stime
+		if i == 0 {
+			last = 17 // and, for the postmaster, its reaped children's
+		}
+		for k := 14; k <= last && k-3 < len(f); k++ {
+			n, _ := strconv.ParseUint(f[k-3], 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // childrenOf lists the processes whose parent is pid, from /proc.

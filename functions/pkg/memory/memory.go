@@ -151,10 +151,34 @@ func (s *Store) Subscribe(_ context.Context, id uuid.UUID) (<-chan struct{}, fun
 	}, nil
 }
 
+// MarkPublished marks the given unpublished messages published, skipping any
+// a relay holds (as Postgres's SKIP LOCKED does).
+func (s *Store) MarkPublished(_ context.Context, eventIDs []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Fail != nil {
+		return s.Fail
+	}
+	now := s.clock()
+	for _, e := range s.outbox {
+		if e.published == nil && !e.locked && slices.Contains(eventIDs, e.msg.Event.ID()) {
+			e.published = &now
+		}
+	}
+	return nil
+}
+
+func (s *Store) clock() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
 // PublishOutbox hands unpublished, unlocked messages to publish and marks the
 // ones it sent. The lock is released while publish runs, as Postgres lets
 // other transactions go on, and the taken messages are marked locked meanwhile.
-func (s *Store) PublishOutbox(ctx context.Context, ids []string, limit int, publish func(context.Context, []outbox.Message) []error) (int, error) {
+func (s *Store) PublishOutbox(ctx context.Context, limit int, publish func(context.Context, []outbox.Message) []error) (int, error) {
 	s.mu.Lock()
 	if s.Fail != nil {
 		s.mu.Unlock()
@@ -165,7 +189,7 @@ func (s *Store) PublishOutbox(ctx context.Context, ids []string, limit int, publ
 		if len(taken) == limit {
 			break
 		}
-		if e.published != nil || e.locked || (ids != nil && !slices.Contains(ids, e.msg.Event.ID())) {
+		if e.published != nil || e.locked {
 			continue
 		}
 		e.locked = true
@@ -183,10 +207,7 @@ func (s *Store) PublishOutbox(ctx context.Context, ids []string, limit int, publ
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
-	if s.Now != nil {
-		now = s.Now()
-	}
+	now := s.clock()
 	sent := 0
 	var failed []error
 	for i, e := range taken {

@@ -6,6 +6,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -19,11 +20,13 @@ type Message struct {
 	Event cloudevents.Event
 }
 
-// Store gives the relay batches of unpublished messages. It locks a batch,
-// calls publish with it, marks as published those for which publish returned
-// nil, and commits; other relays skip locked messages instead of waiting.
+// Store keeps the outbox. PublishOutbox locks a batch of unpublished
+// messages, calls publish with it, marks as published those for which publish
+// returned nil, and commits; other relays skip locked messages instead of
+// waiting. MarkPublished marks messages that the caller sent itself.
 type Store interface {
-	PublishOutbox(ctx context.Context, only []string, limit int, publish func(context.Context, []Message) []error) (int, error)
+	PublishOutbox(ctx context.Context, limit int, publish func(context.Context, []Message) []error) (int, error)
+	MarkPublished(ctx context.Context, eventIDs []string) error
 }
 
 // Publisher sends one event to a topic and returns nil only once the broker
@@ -40,10 +43,28 @@ type Relay struct {
 	BatchSize int
 }
 
-// PublishNow publishes the given events at once (create-payment calls it right
-// after its commit). Failures are left for the periodic relay.
-func (r *Relay) PublishNow(ctx context.Context, eventIDs ...string) (int, error) {
-	return r.Store.PublishOutbox(ctx, eventIDs, len(eventIDs), r.publishAll)
+// PublishNow sends messages that were just committed to the outbox, from
+// memory, then marks the sent ones with one statement (create-payment calls it
+// right after its commit). No transaction is open and no row is locked while
+// Kafka acknowledges. What fails to send is left for the relay; so is what was
+// sent but could not be marked, which the relay then sends again
+// (at-least-once delivery, which every consumer is built for).
+func (r *Relay) PublishNow(ctx context.Context, msgs ...Message) (int, error) {
+	var sent []string
+	var failed []error
+	for i, err := range r.publishAll(ctx, msgs) {
+		if err != nil {
+			failed = append(failed, err)
+			continue
+		}
+		sent = append(sent, msgs[i].Event.ID())
+	}
+	if len(sent) > 0 {
+		if err := r.Store.MarkPublished(ctx, sent); err != nil {
+			failed = append(failed, fmt.Errorf("sent but not marked, the relay will send again: %w", err))
+		}
+	}
+	return len(sent), errors.Join(failed...)
 }
 
 // Drain publishes batches until the outbox is empty, a batch fails, or ctx
@@ -55,7 +76,7 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for ctx.Err() == nil {
-		n, err := r.Store.PublishOutbox(ctx, nil, size, r.publishAll)
+		n, err := r.Store.PublishOutbox(ctx, size, r.publishAll)
 		total += n
 		if err != nil {
 			return total, err

@@ -11,6 +11,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 
+	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/memory"
 	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/storetest"
@@ -52,18 +54,57 @@ func MustFill(tb testing.TB, st *memory.Store, n int) []string {
 	return ids
 }
 
-func TestPublishNowSendsOnlyTheGivenEvents(t *testing.T) {
+// MustCreateMessages stores n payments and returns their "created" messages.
+func MustCreateMessages(tb testing.TB, st *memory.Store, n int) []outbox.Message {
+	tb.Helper()
+	var msgs []outbox.Message
+	for range n {
+		p := storetest.MustPayment(tb, uuid.New(), "1", testNow)
+		msg := outbox.Message{Topic: events.PaymentsTopic, Key: p.ID.String(), Event: functest.Signed(events.Created(p))}
+		if _, _, err := st.CreatePayment(tb.Context(), p, "", "fp", msg); err != nil {
+			tb.Fatal(err)
+		}
+		msgs = append(msgs, msg)
+	}
+	return msgs
+}
+
+func TestPublishNowSendsAndMarksOnlyTheGivenEvents(t *testing.T) {
 	st := memory.New()
-	ids := MustFill(t, st, 3)
+	msgs := MustCreateMessages(t, st, 3)
 	pub := &fakePublisher{}
 	r := &outbox.Relay{Store: st, Publisher: pub}
-	n, err := r.PublishNow(t.Context(), ids[1])
-	if err != nil || n != 1 || !slices.Equal(pub.published(), []string{ids[1]}) {
+	n, err := r.PublishNow(t.Context(), msgs[1])
+	if err != nil || n != 1 || !slices.Equal(pub.published(), []string{msgs[1].Event.ID()}) {
 		t.Fatalf("PublishNow = %d, %v; published %v", n, err, pub.published())
 	}
-	// Already published: a second call finds nothing to send.
-	if n, err := r.PublishNow(t.Context(), ids[1]); err != nil || n != 0 {
-		t.Fatalf("PublishNow again = %d, %v", n, err)
+	// Marked: the relay sends only the other two.
+	pub = &fakePublisher{}
+	if n, err := (&outbox.Relay{Store: st, Publisher: pub}).Drain(t.Context()); err != nil || n != 2 || slices.Contains(pub.published(), msgs[1].Event.ID()) {
+		t.Fatalf("Drain = %d, %v; published %v", n, err, pub.published())
+	}
+}
+
+func TestPublishNowLeavesWhatFailedForTheRelay(t *testing.T) {
+	st := memory.New()
+	msgs := MustCreateMessages(t, st, 1)
+	failing := &fakePublisher{fail: map[string]bool{msgs[0].Event.ID(): true}}
+	if n, err := (&outbox.Relay{Store: st, Publisher: failing}).PublishNow(t.Context(), msgs...); err == nil || n != 0 {
+		t.Fatalf("PublishNow with Kafka failing = %d, %v; want 0 and an error", n, err)
+	}
+	pub := &fakePublisher{}
+	if n, err := (&outbox.Relay{Store: st, Publisher: pub}).Drain(t.Context()); err != nil || n != 1 {
+		t.Fatalf("Drain = %d, %v; want the failed event", n, err)
+	}
+}
+
+func TestPublishNowReportsAFailedMark(t *testing.T) {
+	st := memory.New()
+	msgs := MustCreateMessages(t, st, 1)
+	st.Fail = errors.New("database down")
+	n, err := (&outbox.Relay{Store: st, Publisher: &fakePublisher{}}).PublishNow(t.Context(), msgs...)
+	if n != 1 || !errors.Is(err, st.Fail) {
+		t.Fatalf("PublishNow = %d, %v; want 1 sent and the mark's error", n, err)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -52,9 +51,9 @@ type Store struct {
 	// query and a transaction (see batcher): a thousand long-polls woken by
 	// one commit, or apply-result under load, cost a few round trips, not a
 	// thousand.
-	reads     *batcher[readRequest, payment.Payment]
-	updates   *batcher[updateRequest, payment.Payment]
-	publishes *batcher[publishRequest, publishResult]
+	reads   *batcher[readRequest, payment.Payment]
+	updates *batcher[updateRequest, payment.Payment]
+	marks   *batcher[[]uuid.UUID, struct{}]
 }
 
 // maxBatch bounds the calls one query or transaction serves.
@@ -99,7 +98,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.listener = newListener(pc.ConnConfig.Copy(), cfg.Timeout)
 	s.reads = &batcher[readRequest, payment.Payment]{op: "get payment", max: maxBatch, run: s.readBatch}
 	s.updates = &batcher[updateRequest, payment.Payment]{op: "update payment", max: maxBatch, run: s.updateBatch}
-	s.publishes = &batcher[publishRequest, publishResult]{op: "publish outbox", max: maxBatch, run: s.publishBatch}
+	s.marks = &batcher[[]uuid.UUID, struct{}]{op: "mark published", max: maxBatch, run: s.markBatch}
 	return s, nil
 }
 
@@ -373,41 +372,61 @@ func (s *Store) updateBatch(ctx context.Context, calls []*call[updateRequest, pa
 	}
 }
 
-// PublishOutbox locks up to limit unpublished events (only those in ids, when
-// given), oldest first, skipping events another relay holds; calls publish; and
-// marks as published the events it reports sent. It returns how many it marked
-// and the joined errors of the rest.
-//
-// Calls given ids (create-payment publishing its new event) that run at the
-// same time share one transaction; each still gets its own events, its own
-// publish call and its own outcome.
+// PublishOutbox locks up to limit unpublished events, oldest first, skipping
+// events another relay holds; calls publish; and marks as published the events
+// it reports sent. It returns how many it marked and the joined errors of the
+// rest. This is the relay's sweep.
 //
 // The whole call, publish included, lasts at most Timeout: a transaction
 // holds its events' row locks and a connection, and must not hold them
 // for as long as Kafka is slow. An event that Kafka took but that could not
 // be marked in time is published again later (at-least-once delivery).
-func (s *Store) PublishOutbox(ctx context.Context, ids []string, limit int, publish func(context.Context, []outbox.Message) []error) (int, error) {
+func (s *Store) PublishOutbox(ctx context.Context, limit int, publish func(context.Context, []outbox.Message) []error) (int, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	if ids == nil {
-		return s.drainOutbox(ctx, limit, publish)
-	}
-	r, err := s.publishes.do(ctx, publishRequest{ids: ids, limit: limit, publish: publish})
-	if err != nil {
-		return 0, err
-	}
-	return r.sent, r.failures
+	return s.drainOutbox(ctx, limit, publish)
 }
 
-type publishRequest struct {
-	ids     []string
-	limit   int
-	publish func(context.Context, []outbox.Message) []error
+// MarkPublished marks events as published that the caller sent itself
+// (create-payment sends its new event from memory right after the commit, with
+// no transaction open while Kafka acknowledges). Concurrent calls share one
+// statement. An event the relay holds locked is skipped, not waited for: the
+// relay marks it itself. Unknown or already marked ids are ignored.
+func (s *Store) MarkPublished(ctx context.Context, eventIDs []string) error {
+	ids := make([]uuid.UUID, len(eventIDs))
+	for i, raw := range eventIDs {
+		id, err := uuid.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("mark published: event id %q: %w", raw, err)
+		}
+		ids[i] = id
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	_, err := s.marks.do(ctx, ids)
+	return err
 }
 
-type publishResult struct {
-	sent     int
-	failures error
+// markBatch marks the events of a batch of MarkPublished calls in one round
+// trip: one pipelined transaction whose commit does not wait for the disk
+// (see markPublished for why that is safe).
+func (s *Store) markBatch(ctx context.Context, calls []*call[[]uuid.UUID, struct{}]) {
+	var all []uuid.UUID
+	for _, c := range calls {
+		all = append(all, c.req...)
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN`)
+	batch.Queue(`SET LOCAL synchronous_commit = off`)
+	batch.Queue(`UPDATE outbox SET published = $2 WHERE event_id = ANY(ARRAY(
+		SELECT event_id FROM outbox WHERE event_id = ANY($1) AND published IS NULL FOR UPDATE SKIP LOCKED))`, all, s.now())
+	batch.Queue(`COMMIT`)
+	err := s.pool.SendBatch(ctx, batch).Close()
+	for _, c := range calls {
+		if err != nil {
+			c.err = classify("mark published", withCallerContext(c.ctx, fmt.Errorf("mark published: %w", err)))
+		}
+	}
 }
 
 // lockedEvent is an outbox row locked for publishing.
@@ -444,7 +463,7 @@ func markPublished(ctx context.Context, tx pgx.Tx, ids []uuid.UUID, now time.Tim
 	return nil
 }
 
-// drainOutbox is PublishOutbox without ids: the relay's sweep of the oldest events.
+// drainOutbox is PublishOutbox's transaction.
 func (s *Store) drainOutbox(ctx context.Context, limit int, publish func(context.Context, []outbox.Message) []error) (int, error) {
 	var sent int
 	var failures error
@@ -485,86 +504,6 @@ func (s *Store) drainOutbox(ctx context.Context, limit int, publish func(context
 		return 0, classify("publish outbox", err)
 	}
 	return sent, failures
-}
-
-// publishBatch runs a batch of PublishOutbox calls with ids in one
-// transaction: it locks all their events by primary key, hands each call its
-// own (oldest first, up to its limit) and runs the calls' publish functions
-// at once, so the producer sends them together, then marks every sent event
-// with one statement.
-func (s *Store) publishBatch(ctx context.Context, calls []*call[publishRequest, publishResult]) {
-	var all []uuid.UUID
-	owner := map[uuid.UUID]int{} // event → the first call that asked for it
-	for i, c := range calls {
-		for _, raw := range c.req.ids {
-			id, err := uuid.Parse(raw)
-			if err != nil {
-				c.err = fmt.Errorf("publish outbox: event id %q: %w", raw, err)
-				break
-			}
-			if _, taken := owner[id]; !taken {
-				owner[id] = i
-				all = append(all, id)
-			}
-		}
-	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Not the "oldest unpublished" scan of drainOutbox: the primary key
-		// finds the events, where that index would walk every entry of an
-		// event published since the last vacuum.
-		rows, err := tx.Query(ctx, `SELECT event_id, topic, message_key, event FROM outbox
-			WHERE event_id = ANY($1) AND published IS NULL ORDER BY created FOR UPDATE SKIP LOCKED`, all)
-		if err != nil {
-			return fmt.Errorf("lock outbox: %w", err)
-		}
-		events, err := scanEvents(rows)
-		if err != nil {
-			return err
-		}
-		mine := make([][]lockedEvent, len(calls))
-		for _, e := range events {
-			i := owner[e.id]
-			if calls[i].err == nil && len(mine[i]) < calls[i].req.limit {
-				mine[i] = append(mine[i], e)
-			}
-		}
-		results := make([][]error, len(calls))
-		var wg sync.WaitGroup
-		for i, c := range calls {
-			if len(mine[i]) == 0 {
-				continue
-			}
-			msgs := make([]outbox.Message, len(mine[i]))
-			for j, e := range mine[i] {
-				msgs[j] = e.msg
-			}
-			wg.Go(func() { results[i] = c.req.publish(ctx, msgs) })
-		}
-		wg.Wait()
-		var published []uuid.UUID
-		for i, c := range calls {
-			var errs []error
-			for j, err := range results[i] {
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				published = append(published, mine[i][j].id)
-				c.res.sent++
-			}
-			c.res.failures = errors.Join(errs...)
-		}
-		if len(published) == 0 {
-			return nil
-		}
-		return markPublished(ctx, tx, published, s.now())
-	})
-	for _, c := range calls {
-		if err != nil && c.err == nil {
-			c.res = publishResult{}
-			c.err = classify("publish outbox", withCallerContext(c.ctx, err))
-		}
-	}
 }
 
 // Expire forgets what is kept only for a while: it deletes up to limit events

@@ -5,6 +5,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -153,47 +154,73 @@ func TestConcurrentCallsKeepTheirOwnOutcomes(t *testing.T) {
 	wg.Wait()
 }
 
-// Publishes of given events that run at the same time share a transaction;
-// each call still gets its own events and outcome, and an event whose
-// publish failed stays for the relay.
-func TestConcurrentPublishesMarkOnlyTheirOwnSentEvents(t *testing.T) {
+// Marks that run at the same time share a statement; each marks only its own
+// events, and the relay still finds every event nobody marked.
+func TestConcurrentMarksMarkOnlyTheirOwnEvents(t *testing.T) {
 	s := MustStore(t)
 	ctx := context.Background()
 	ids := make([]string, 60)
 	for i := range ids {
 		ids[i] = storetest.MustCreate(t, s, storetest.MustPayment(t, uuid.New(), "10", time.Now()))
 	}
-	failed := map[string]bool{}
+	unsent := map[string]bool{}
 	var wg sync.WaitGroup
 	for i, id := range ids {
-		failing := i%3 == 0
-		failed[id] = failing
+		if i%3 == 0 { // its send failed: left for the relay
+			unsent[id] = true
+			continue
+		}
 		wg.Go(func() {
-			sent, err := s.PublishOutbox(ctx, []string{id}, 1, func(_ context.Context, batch []outbox.Message) []error {
-				if len(batch) != 1 || batch[0].Event.ID() != id {
-					t.Errorf("call for %s was handed %d events", id, len(batch))
-				}
-				if failing {
-					return []error{errors.New("kafka down")}
-				}
-				return []error{nil}
-			})
-			if failing && (sent != 0 || err == nil) || !failing && (sent != 1 || err != nil) {
-				t.Errorf("publish %s (failing %v): sent %d, err %v", id, failing, sent, err)
+			if err := s.MarkPublished(ctx, []string{id}); err != nil {
+				t.Errorf("mark %s: %v", id, err)
 			}
 		})
 	}
 	wg.Wait()
-	drained, err := s.PublishOutbox(ctx, nil, 100, func(_ context.Context, batch []outbox.Message) []error {
+	drained, err := s.PublishOutbox(ctx, 100, func(_ context.Context, batch []outbox.Message) []error {
 		for _, m := range batch {
-			if !failed[m.Event.ID()] {
-				t.Errorf("event %s was sent but is still unpublished", m.Event.ID())
+			if !unsent[m.Event.ID()] {
+				t.Errorf("event %s was marked but is still unpublished", m.Event.ID())
 			}
 		}
 		return make([]error, len(batch))
 	})
 	if err != nil || drained != 20 {
-		t.Fatalf("the relay found %d events (%v), want the 20 whose publish failed", drained, err)
+		t.Fatalf("the relay found %d events (%v), want the 20 nobody marked", drained, err)
+	}
+}
+
+// A mark does not wait for events the relay holds locked while it publishes
+// them: it skips them, and the relay marks them itself.
+func TestMarkSkipsEventsTheRelayHolds(t *testing.T) {
+	s := MustStore(t)
+	ctx := context.Background()
+	id := storetest.MustCreate(t, s, storetest.MustPayment(t, uuid.New(), "10", time.Now()))
+	holding, release := make(chan struct{}), make(chan struct{})
+	relayDone := make(chan error, 1)
+	go func() {
+		n, err := s.PublishOutbox(ctx, 10, func(_ context.Context, batch []outbox.Message) []error {
+			close(holding)
+			<-release
+			return make([]error, len(batch))
+		})
+		if err == nil && n != 1 {
+			err = fmt.Errorf("the relay published %d events, want 1", n)
+		}
+		relayDone <- err
+	}()
+	<-holding
+	// Were the mark to wait for the relay's lock, it would wait for ever: the
+	// relay goes on only after the mark returned.
+	if err := s.MarkPublished(ctx, []string{id}); err != nil {
+		t.Fatalf("mark while the relay holds the event: %v", err)
+	}
+	close(release)
+	if err := <-relayDone; err != nil {
+		t.Fatal(err)
+	}
+	if n := storetest.MustDrain(t, s); n != 0 {
+		t.Fatalf("%d events left unpublished", n)
 	}
 }
 
@@ -223,8 +250,8 @@ func TestFrozenDatabaseEveryCallEndsByItsDeadline(t *testing.T) {
 			_, _, err := s.CreatePayment(ctx, q, "", "fp", outbox.Message{Topic: "payments", Key: q.ID.String(), Event: events.Created(q)})
 			return err
 		},
-		"publish":   func() error { _, err := s.PublishOutbox(ctx, []string{event}, 1, ok); return err },
-		"drain":     func() error { _, err := s.PublishOutbox(ctx, nil, 10, ok); return err },
+		"mark":      func() error { return s.MarkPublished(ctx, []string{event}) },
+		"drain":     func() error { _, err := s.PublishOutbox(ctx, 10, ok); return err },
 		"expire":    func() error { _, _, err := s.Expire(ctx, time.Now(), 10); return err },
 		"subscribe": func() error { _, _, err := s.Subscribe(ctx, p.ID); return err },
 	}
