@@ -12,6 +12,11 @@ import (
 // Each call the connector has in flight holds one descriptor in this process
 // (the gateway's connection to the function; the connector's calls to the
 // gateway share a few HTTP/2 connections) and one in the function's process.
+// The bounds are per function, not per replica: the connector's calls to a
+// function go through the gateway, which spreads them over the function's
+// replicas (package scaler), so the descriptors in this process are the same
+// however many replicas there are, and no replica holds more than its
+// function's bound. Each replica inherits this process's limit.
 // filesReserve is kept for everything else: the UI's and the benchmark's
 // clients, Kafka's and Postgres's connections, idle connections.
 const filesReserve = 4096
