@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,12 +129,27 @@ func (p *Problems) orNil() error {
 	return p
 }
 
+// ContainerConcurrencyMaxLimit is config-defaults' container-concurrency-max-limit as
+// docs/deploy.md has the operator set it (Knative's own default is 1000): process-payment takes
+// 1,700 calls a pod (docs/deploy.md, "Sizing for 200 payments/s"), and its max-scale is pinned to
+// the partition count.
+const ContainerConcurrencyMaxLimit = 2000
+
 // WebhookContext is the context Knative Serving's webhook hands to SetDefaults and Validate for a
 // create: the configuration store's defaults (config-defaults, config-features and
 // config-autoscaler as serving-core.yaml installs them, whose data holds only examples, so every
-// value is the code's default), the create operation, and the requesting user.
+// value is the code's default, except config-defaults' container-concurrency-max-limit, which
+// docs/deploy.md patches), the create operation, and the requesting user.
 func WebhookContext(ctx context.Context) context.Context {
-	ctx = config.ToContext(ctx, config.FromContextOrDefaults(ctx))
+	cfg := config.FromContextOrDefaults(ctx).DeepCopy()
+	defaults, err := config.NewDefaultsConfigFromMap(map[string]string{
+		"container-concurrency-max-limit": strconv.Itoa(ContainerConcurrencyMaxLimit),
+	})
+	if err != nil {
+		panic(fmt.Sprintf("config-defaults: %v", err)) // a constant above: a programming error
+	}
+	cfg.Defaults = defaults
+	ctx = config.ToContext(ctx, cfg)
 	ctx = apis.WithinCreate(ctx)
 	return apis.WithUserInfo(ctx, &authenticationv1.UserInfo{Username: "deployer@example.com"})
 }

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -222,4 +223,17 @@ func anyContains(list []string, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestDeployRaisesTheConcurrencyLimit: the webhook here accepts containerConcurrency up to
+// ContainerConcurrencyMaxLimit only because docs/deploy.md has the cluster's config-defaults say so.
+func TestDeployRaisesTheConcurrencyLimit(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`'{"data":{"container-concurrency-max-limit":"%d"}}'`, ContainerConcurrencyMaxLimit)
+	if !strings.Contains(string(doc), "kubectl patch configmap/config-defaults -n knative-serving --type merge \\\n  -p "+want) {
+		t.Errorf("docs/deploy.md does not patch config-defaults with %s", want)
+	}
 }
