@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,7 +36,10 @@ type process struct {
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	ready    bool
+	wasReady bool  // it listened at least once
+	startErr error // why it exited before it ever listened
 	restarts int
+	tail     tailLines
 }
 
 // run starts the process and restarts it whenever it exits, until ctx ends;
@@ -50,6 +54,11 @@ func (p *process) run(ctx context.Context) {
 		}
 		p.mu.Lock()
 		p.restarts++
+		if !p.wasReady && p.startErr == nil {
+			// A function that cannot start once will not start on a retry
+			// either (a bad setting, a missing secret): say so now.
+			p.startErr = fmt.Errorf("%s failed to start: %w; its last output:\n%s", p.name, err, p.tail.String())
+		}
 		p.mu.Unlock()
 		if time.Since(started) > 10*time.Second {
 			backoff = 100 * time.Millisecond
@@ -72,7 +81,7 @@ func (p *process) once(ctx context.Context) error {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(p.binary)
 	cmd.Env = append(append([]string{}, p.env...), "FUNCTION_LISTEN_ADDR="+addr)
-	out := p.out
+	out := io.MultiWriter(p.out, &p.tail)
 	if p.logFile != "" {
 		f, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -84,8 +93,9 @@ func (p *process) once(ctx context.Context) error {
 	logs := prefixWriter(out, p.name)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// Its own process group: Ctrl-C in the terminal reaches the runner, which
-	// then stops each function in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// then stops each function in order. Pdeathsig: a runner killed outright
+	// takes its functions with it (the kernel signals them).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logs.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
@@ -101,8 +111,9 @@ func (p *process) once(ctx context.Context) error {
 		exited <- err
 	}()
 	if err := waitListening(ctx, addr, exited); err != nil {
+		// waitListening may have taken the exit from the channel; the
+		// goroutine above reaps the process either way.
 		cmd.Process.Kill()
-		<-exited
 		return err
 	}
 	p.setReady(addr, true)
@@ -127,6 +138,7 @@ func (p *process) setReady(addr string, ready bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.ready = ready
+	p.wasReady = p.wasReady || ready
 	if ready {
 		p.ups.Set(p.name, &url.URL{Scheme: "http", Host: addr})
 	} else {
@@ -139,6 +151,13 @@ func (p *process) Ready() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.ready
+}
+
+// StartErr is why the process exited before it ever listened, or nil.
+func (p *process) StartErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.startErr
 }
 
 // Kill sends SIGKILL to the running process, as a crash would.
@@ -184,6 +203,32 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tailLines keeps the last lines written to it, for an error message.
+type tailLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+const tailLen = 12
+
+func (t *tailLines) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		t.lines = append(t.lines, "    "+line)
+	}
+	if over := len(t.lines) - tailLen; over > 0 {
+		t.lines = append(t.lines[:0], t.lines[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailLines) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
 }
 
 // lineFile drops the name prefix that prefixWriter adds, so the file holds the

@@ -28,7 +28,12 @@ import (
 	"handler/function/local/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		runChild()
+	}
+	os.Exit(testenv.Run(m))
+}
 
 // fixture is one running local stack shared by the scenarios below, which run
 // in order: each uses its own users, so counts never mix.
@@ -86,9 +91,16 @@ func mustStack(t *testing.T) *fixture {
 		t.Fatalf("stack not ready\n%s", logs.String())
 	}
 	t.Cleanup(func() {
+		// Ctrl-C on an idle stack: everything is down within a few seconds.
+		start := time.Now()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("stack stopped with: %v", err)
+		}
+		took := time.Since(start)
+		t.Logf("the idle stack stopped in %v", took.Round(time.Millisecond))
+		if took > 5*time.Second {
+			t.Errorf("stopping the idle stack took %v, want under 5 s", took)
 		}
 	})
 	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
