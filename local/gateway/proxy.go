@@ -90,7 +90,7 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 		// Deferred so it also runs when ReverseProxy aborts a broken stream
 		// with http.ErrAbortHandler.
 		g.log.Info("call", "function", name, "method", r.Method, "path", c.path,
-			"status", c.status, "duration", time.Since(start), "call_id", id)
+			"status", c.status, "duration_ms", float64(time.Since(start).Microseconds())/1000, "call_id", id)
 	}()
 
 	target, ok := g.cfg.Upstream(name)
@@ -221,7 +221,7 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && errors.Is(r.Context().Err(), context.DeadlineExceeded):
 		c.status = http.StatusGatewayTimeout
-		g.log.Warn("function timed out", "function", name, "timeout", g.cfg.UpstreamTimeout, "call_id", c.id)
+		g.log.Warn("function timed out", "function", name, "timeout_ms", g.cfg.UpstreamTimeout.Milliseconds(), "call_id", c.id)
 		httpError(w, c.status, "Timeout waiting for: %s after %s.", name, g.cfg.UpstreamTimeout)
 	case r.Context().Err() != nil:
 		// The caller went away; nobody reads an answer.

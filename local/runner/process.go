@@ -63,7 +63,7 @@ func (p *process) run(ctx context.Context) {
 		if time.Since(started) > 10*time.Second {
 			backoff = 100 * time.Millisecond
 		}
-		p.log.Warn("function exited; restarting", "function", p.name, "err", err, "in", backoff)
+		p.log.Warn("function exited; restarting", "function", p.name, "err", err, "restart_in_ms", backoff.Milliseconds())
 		select {
 		case <-ctx.Done():
 			return
