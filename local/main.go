@@ -4,6 +4,7 @@
 //	go run ./local run                      # the whole stack (make run)
 //	go run ./local dlq list [topic.dlq]     # dead letters, with why they died
 //	go run ./local dlq replay [topic.dlq]   # send each back to its topic, once
+//	go run ./local kafka                    # the stack's Kafka: leaders, in-sync replicas, consumer groups
 //
 // Settings come from the environment: DATABASE_URL and KAFKA_BROKERS use
 // existing services instead of the private ones; GATEWAY_ADDR, UI_PORT,
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"handler/function/local/connector"
+	"handler/function/local/kafkacluster"
 	"handler/function/local/runner"
 )
 
@@ -49,8 +51,10 @@ func run(ctx context.Context, args []string) error {
 		return runStack(ctx, cfg)
 	case "dlq":
 		return deadLetters(ctx, cfg, args[1:])
+	case "kafka":
+		return kafkaStatus(ctx, cfg)
 	default:
-		return fmt.Errorf("unknown command %q (want run or dlq)", args[0])
+		return fmt.Errorf("unknown command %q (want run, dlq or kafka)", args[0])
 	}
 }
 
@@ -76,7 +80,7 @@ func deadLetters(ctx context.Context, cfg runner.Config, args []string) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
 		return fmt.Errorf("usage: dlq list|replay [topic.dlq ...]")
 	}
-	brokers, from := dlqBrokers(cfg)
+	brokers, from := stackBrokers(cfg)
 	topics := args[1:]
 	if len(topics) == 0 {
 		topics = []string{"payments.dlq", "paymentsResults.dlq"}
@@ -120,9 +124,21 @@ func listDeadLetters(ctx context.Context, brokers []string, topic string) error 
 	return nil
 }
 
-// dlqBrokers finds Kafka: KAFKA_BROKERS, else the running stack's (its state
+// kafkaStatus prints what the stack's Kafka says about itself, embedded or real.
+func kafkaStatus(ctx context.Context, cfg runner.Config) error {
+	brokers, from := stackBrokers(cfg)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	fmt.Printf("kafka at %s (from %s)\n", strings.Join(brokers, ","), from)
+	if err := kafkacluster.WriteStatus(ctx, os.Stdout, brokers); err != nil {
+		return fmt.Errorf("%w\n  Is the stack running? Start it with `make run`; with a Kafka of your own, set KAFKA_BROKERS", err)
+	}
+	return nil
+}
+
+// stackBrokers finds Kafka: KAFKA_BROKERS, else the running stack's (its state
 // file), else the embedded cluster's ports. It also says where they came from.
-func dlqBrokers(cfg runner.Config) ([]string, string) {
+func stackBrokers(cfg runner.Config) ([]string, string) {
 	if len(cfg.KafkaBrokers) > 0 {
 		return cfg.KafkaBrokers, "KAFKA_BROKERS"
 	}
