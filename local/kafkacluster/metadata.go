@@ -327,7 +327,7 @@ func GroupsAt(ctx context.Context, brokers []string, names ...string) ([]GroupIn
 }
 
 // WriteStatus writes what the Kafka at brokers says about itself, for
-// people: the brokers it lists and its active controller, each partition's
+// people: the brokers it lists, each partition's
 // leader, replicas and in-sync replicas (Kafka's own topics left out), and
 // each consumer group's members with their partitions.
 func WriteStatus(ctx context.Context, out io.Writer, brokers []string) error {
@@ -335,7 +335,9 @@ func WriteStatus(ctx context.Context, out io.Writer, brokers []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nthe cluster lists brokers %v; active controller %d\n\n", m.BrokerIDs(), m.ControllerID)
+	// Not the metadata's controller id: under KRaft a broker answers with a
+	// random live broker there (KIP-590), not the quorum's active controller.
+	fmt.Fprintf(out, "\nthe cluster lists brokers %v\n\n", m.BrokerIDs())
 	fmt.Fprintf(out, "%-24s %4s %7s %-10s %-10s\n", "topic", "part", "leader", "replicas", "isr")
 	for _, p := range m.Partitions {
 		if strings.HasPrefix(p.Topic, "__") {
