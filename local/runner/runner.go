@@ -139,6 +139,9 @@ func (s *Stack) startPostgres(ctx context.Context) error {
 		s.log.Info("postgres started", "url", s.DatabaseURL, "took_ms", time.Since(start).Milliseconds())
 	}
 	applied, err := db.Migrate(ctx, s.DatabaseURL)
+	if err != nil && s.cfg.DatabaseURL != "" {
+		return fmt.Errorf("the database at DATABASE_URL: %w\n  (if DATABASE_URL came from `. .local/stack.env` of a stack that has stopped, `unset DATABASE_URL KAFKA_BROKERS` to run the private ones)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -174,6 +177,9 @@ func (s *Stack) startKafka(ctx context.Context) error {
 	defer cancel()
 	replication := int16(min(3, len(s.Brokers)))
 	if err := connector.EnsureTopics(ctx, s.Brokers, topics, s.cfg.Partitions, replication); err != nil {
+		if s.kafka == nil {
+			return fmt.Errorf("create topics on KAFKA_BROKERS=%s: %w\n  (if KAFKA_BROKERS came from `. .local/stack.env` of a stack that has stopped, `unset DATABASE_URL KAFKA_BROKERS` to run the private ones)", strings.Join(s.Brokers, ","), err)
+		}
 		return fmt.Errorf("create topics: %w", err)
 	}
 	return nil

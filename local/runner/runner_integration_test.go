@@ -163,9 +163,11 @@ func TestLocalStack(t *testing.T) {
 	t.Run("the README's quick-start curl creates a payment and reads its result", func(t *testing.T) {
 		// The second block is the curl example; run it against this stack.
 		quick := MustReadmeBlockN(t, "## Quick start", 2)
-		quick = strings.ReplaceAll(quick, "http://127.0.0.1:8080", f.stack.GatewayURL)
-		quick = strings.ReplaceAll(quick, ".local/secrets", filepath.Join(f.state, "secrets"))
-		out, err := exec.Command("bash", "-euo", "pipefail", "-c", quick).CombinedOutput()
+		// Run from a shell that knows nothing of the stack: the block finds it.
+		quick = strings.ReplaceAll(quick, ". .local/stack.env", ". "+filepath.Join(f.state, "stack.env"))
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", quick)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("quick start: %v\n%s", err, out)
 		}
@@ -175,9 +177,9 @@ func TestLocalStack(t *testing.T) {
 	})
 
 	t.Run("the README's walkthrough of one payment runs", func(t *testing.T) {
+		// Only the state folder is given: the script reads the rest from it.
 		cmd := exec.Command("bash", filepath.Join(f.root, "docs", "follow-one-payment.sh"))
-		cmd.Env = append(os.Environ(), "GATEWAY="+f.stack.GatewayURL, "STATE="+f.state,
-			"DATABASE_URL="+f.stack.DatabaseURL, "BROKERS="+strings.Join(f.stack.Brokers, ","))
+		cmd.Env = append(cleanEnv(), "LOCAL_STATE_DIR="+f.state)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("follow-one-payment.sh: %v\n%s", err, out)
@@ -198,6 +200,10 @@ func TestLocalStack(t *testing.T) {
 				t.Fatalf("the walkthrough's output lacks %q:\n%s", want, out)
 			}
 		}
+	})
+
+	t.Run("docs/experiments.md's commands run on the embedded cluster", func(t *testing.T) {
+		f.runExperiments(t)
 	})
 
 	t.Run("hostile input through the gateway", func(t *testing.T) {
@@ -290,6 +296,21 @@ func TestLocalStack(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	})
+}
+
+// cleanEnv is the test's environment without the stack's settings, as a new
+// terminal would have it.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "GATEWAY_URL", "KAFKA_BROKERS", "DATABASE_URL", "LOCAL_STATE_DIR", "GATEWAY_ADDR":
+		default:
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // call sends one request through the gateway, with the API key when given.
