@@ -71,8 +71,17 @@ func runStack(ctx context.Context, cfg runner.Config) error {
 		fmt.Printf("  gateway:   %s  (events: %s/system/events)\n", s.GatewayURL, s.GatewayURL)
 		fmt.Printf("  kafka:     %s\n", strings.Join(s.Brokers, ","))
 		fmt.Printf("  postgres:  %s\n", s.DatabaseURL)
-		fmt.Printf("  API key:   %s  (send Authorization: Bearer <key>; kept in %s/secrets/payments-api-key)\n\n", s.APIKey, cfg.StateDir)
+		fmt.Printf("  API key:   %s  (send Authorization: Bearer <key>; kept in %s/secrets/payments-api-key)\n", s.APIKey, cfg.StateDir)
+		fmt.Printf("  other terminals: . %s  (sets GATEWAY_URL, KAFKA_BROKERS, DATABASE_URL, LOCAL_STATE_DIR)\n\n", relative(cfg.Root, filepath.Join(cfg.StateDir, runner.StateFile)))
 	})
+}
+
+// relative is path relative to the project's folder when it lies inside it.
+func relative(root, path string) string {
+	if rel, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
 }
 
 // deadLetters lists or replays the dead letters of a topic (both by default).
