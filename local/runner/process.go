@@ -94,7 +94,9 @@ func (p *process) once(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// Its own process group: Ctrl-C in the terminal reaches the runner, which
 	// then stops each function in order. Pdeathsig: a runner killed outright
-	// takes its functions with it (the kernel signals them).
+	// takes its functions with it (the kernel signals them when the thread
+	// that started them ends; Go ends a thread only when a goroutine exits
+	// locked to it, which nothing in the runner does).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logs.Close()
