@@ -7,9 +7,11 @@
 //	go run ./local kafka                    # the stack's Kafka: leaders, in-sync replicas, consumer groups
 //
 // Settings come from the environment: DATABASE_URL and KAFKA_BROKERS use
-// existing services instead of the private ones; GATEWAY_ADDR, UI_PORT,
-// LOCAL_PG_PORT, LOCAL_KAFKA_PORTS, NO_UI; and any variable a function declares in stack.yml
-// (PAYMENT_PROVIDER_MAX_DELAY=0, say) overrides it.
+// existing services instead of the private ones; LOCAL_STATE_DIR (.local,
+// one running stack at a time), GATEWAY_ADDR, UI_PORT, LOCAL_PG_PORT,
+// LOCAL_KAFKA_PORTS, NO_UI; and any variable a function declares in stack.yml
+// (PAYMENT_PROVIDER_MAX_DELAY=0, say) overrides it. The running stack's
+// addresses are in LOCAL_STATE_DIR/stack.env, which dlq and kafka read.
 package main
 
 import (
