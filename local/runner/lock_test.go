@@ -123,3 +123,17 @@ func TestAFunctionThatCannotStartFailsTheStartAtOnce(t *testing.T) {
 		t.Errorf("failing took %v, want at once (not the minute's wait)", took)
 	}
 }
+
+func TestAPortConflictWithTheRunningStackSaysHowToStartAReplica(t *testing.T) {
+	root := t.TempDir()
+	MustRunningStack(t, root, [][2]string{{"KAFKA_BROKERS", "127.0.0.1:19092"}})
+	s := &Stack{cfg: Config{Root: root, StateDir: filepath.Join(root, ".local", "replica-2")}}
+	conflict := portError("postgres", "127.0.0.1:15432", "LOCAL_PG_PORT=<free port>", errors.New("bind: address already in use"))
+	if err := s.replicaHint(conflict); !strings.Contains(err.Error(), "stack.env") || !strings.Contains(err.Error(), "LOCAL_PG_PORT") {
+		t.Fatalf("%v: want the port's setting and how to make a replica", err)
+	}
+	s.cfg.DatabaseURL = "postgres://postgres@127.0.0.1:15432/payments"
+	if err := s.replicaHint(conflict); strings.Contains(err.Error(), "stack.env") {
+		t.Fatalf("%v: a runner given DATABASE_URL is told to source stack.env", err)
+	}
+}

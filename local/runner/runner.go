@@ -74,10 +74,24 @@ func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
 	for _, start := range []func(context.Context) error{s.bindPorts, s.startPostgres, s.startKafka} {
 		if err := start(ctx); err != nil {
 			s.stopServices()
-			return nil, err
+			return nil, s.replicaHint(err)
 		}
 	}
 	return s, nil
+}
+
+// replicaHint adds, to a port conflict with the stack running from the
+// default folder, how to start a replica of that stack instead of a second
+// stack: a learner growing the consumer groups meant that.
+func (s *Stack) replicaHint(err error) error {
+	main := filepath.Join(s.cfg.Root, ".local")
+	if !errors.Is(err, errPortInUse) || s.cfg.DatabaseURL != "" || !Running(main) {
+		return err
+	}
+	if same, _ := samePath(main, s.cfg.StateDir); same {
+		return err
+	}
+	return fmt.Errorf("%w\n  A stack is running from %s: for a replica of it (its database and Kafka), run `. %s` first, which sets DATABASE_URL and KAFKA_BROKERS", err, main, filepath.Join(main, StateFile))
 }
 
 // bindPorts binds the gateway's address (held until Run serves it) and
@@ -106,8 +120,11 @@ func portFree(addr, what, setting string) error {
 	return ln.Close()
 }
 
+// errPortInUse marks the errors of portError.
+var errPortInUse = errors.New("in use by another program")
+
 func portError(what, addr, setting string, err error) error {
-	return fmt.Errorf("%s: %s is in use by another program (%v); stop that program, or move ours with %s", what, addr, err, setting)
+	return fmt.Errorf("%s: %s is %w (%v); stop that program, or move ours with %s", what, addr, errPortInUse, err, setting)
 }
 
 func (s *Stack) uiEnabled() bool {
