@@ -253,3 +253,32 @@ func TestFrozenDatabaseEveryCallEndsByItsDeadline(t *testing.T) {
 		t.Fatalf("after the thaw: %v", err)
 	}
 }
+
+// A publish that waits on a dead Kafka until the caller's deadline fails as
+// Kafka's failure: the database was fine, and the error must not say it was
+// not (create-payment logged "database is unavailable" during Kafka outages).
+func TestAPublishThatRunsOutOfTimeOnKafkaBlamesKafka(t *testing.T) {
+	s := MustStore(t)
+	waitForKafka := func(ctx context.Context, batch []outbox.Message) []error {
+		<-ctx.Done()
+		errs := make([]error, len(batch))
+		for i := range errs {
+			errs[i] = payment.Unavailable("kafka", ctx.Err())
+		}
+		return errs
+	}
+	for _, name := range []string{"given events", "the relay's sweep"} {
+		id := storetest.MustCreate(t, s, storetest.MustPayment(t, uuid.New(), "10", time.Now()))
+		ids := []string{id}
+		if name == "the relay's sweep" {
+			ids = nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		sent, err := s.PublishOutbox(ctx, ids, 1, waitForKafka)
+		cancel()
+		var perr *payment.Error
+		if sent != 0 || !errors.As(err, &perr) || perr.Message != "kafka is unavailable, retry later" {
+			t.Errorf("%s: sent %d, err %v; want Kafka named as the cause", name, sent, err)
+		}
+	}
+}
