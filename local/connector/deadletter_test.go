@@ -192,3 +192,65 @@ func TestListDeadLettersOfAnEmptyTopic(t *testing.T) {
 		t.Fatal("listing a topic that does not exist succeeded")
 	}
 }
+
+// The System page replays one letter: it goes whether or not it went
+// before, and the once-only replay moves past it only when it was next.
+func TestReplayOneDeadLetter(t *testing.T) {
+	brokers := MustCluster(t, 3, "payments")
+	gw := MustGateway(t, func(_ context.Context, c call) int {
+		if c.header.Get("X-Kafka-Dlq-Replayed-From") == "" {
+			return http.StatusBadRequest
+		}
+		return http.StatusOK
+	})
+	MustStart(t, testConfig(t, brokers, gw.URL, fn("process-payment", "payments")))
+	cl := MustClient(t, brokers)
+	// One key: one partition.
+	MustProduce(t, cl, &kgo.Record{Topic: "payments", Key: []byte("bad"), Value: []byte("first")},
+		&kgo.Record{Topic: "payments", Key: []byte("bad"), Value: []byte("second")})
+	var dls []DeadLetter
+	MustEventually(t, "two dead letters", func() bool {
+		dls = MustListDeadLetters(t, brokers, "payments.dlq")
+		return len(dls) == 2
+	})
+	first, second := dls[0], dls[1] // in offset order
+	if first.Partition != second.Partition || first.Offset >= second.Offset {
+		t.Fatalf("dead letters at %d/%d and %d/%d, want two in one partition", first.Partition, first.Offset, second.Partition, second.Offset)
+	}
+	replayOne := func(dl DeadLetter, offset int64) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		n, err := ReplayDeadLetter(ctx, brokers, "payments.dlq", dl.Partition, offset)
+		if err != nil {
+			t.Fatalf("replay %d: %v", offset, err)
+		}
+		return n
+	}
+	replayed := func() (bool, bool) {
+		dls := MustListDeadLetters(t, brokers, "payments.dlq")
+		return dls[0].Replayed, dls[1].Replayed
+	}
+
+	if n := replayOne(second, second.Offset); n != 1 {
+		t.Fatalf("replaying the second sent %d, want 1", n)
+	}
+	if a, b := replayed(); a || b {
+		t.Errorf("after the second alone: replayed %v, %v; want neither past the first", a, b)
+	}
+	if n := replayOne(first, first.Offset); n != 1 {
+		t.Fatalf("replaying the first sent %d, want 1", n)
+	}
+	if a, b := replayed(); !a || b {
+		t.Errorf("after the first: replayed %v, %v; want the first only", a, b)
+	}
+	if n := MustReplay(t, brokers, "payments.dlq"); n != 1 {
+		t.Errorf("the replay of the topic sent %d, want the second again", n)
+	}
+	if n := replayOne(first, second.Offset+10); n != 0 {
+		t.Errorf("replaying an offset with no letter sent %d", n)
+	}
+	if n := replayOne(first, first.Offset); n != 1 {
+		t.Errorf("replaying a letter a replay sent before sent %d, want 1 (asked by hand)", n)
+	}
+}
