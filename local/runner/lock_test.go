@@ -143,3 +143,32 @@ func TestAPortConflictWithTheRunningStackSaysHowToStartAReplica(t *testing.T) {
 		t.Fatalf("%v: a runner given DATABASE_URL is told to source stack.env", err)
 	}
 }
+
+func TestAReplicaSharesTheRunningStacksKeys(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	primary := &Stack{log: log, cfg: Config{StateDir: t.TempDir()}}
+	from, err := primary.writeSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := &Stack{log: log, cfg: Config{StateDir: t.TempDir(), SecretsFrom: from}}
+	dir, err := replica.writeSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"payments-api-key", "payments-event-key"} {
+		want, _ := os.ReadFile(filepath.Join(from, name))
+		got, _ := os.ReadFile(filepath.Join(dir, name))
+		if len(want) == 0 || string(got) != string(want) {
+			t.Errorf("%s: the replica has %q, the stack %q", name, got, want)
+		}
+	}
+	if primary.AdminPassword == replica.AdminPassword {
+		t.Error("the replica's gateway shares the admin password; each gateway has its own")
+	}
+	// Its own folder named (a terminal that sourced its own stack.env): nothing to copy.
+	again := &Stack{log: log, cfg: Config{StateDir: primary.cfg.StateDir, SecretsFrom: from}}
+	if _, err := again.writeSecrets(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -175,7 +175,7 @@ func (s *Stack) startPostgres(ctx context.Context) error {
 	}
 	applied, err := db.Migrate(ctx, s.DatabaseURL)
 	if err != nil && s.cfg.DatabaseURL != "" {
-		return fmt.Errorf("the database at DATABASE_URL: %w\n  (if DATABASE_URL came from `. .local/stack.env` of a stack that has stopped, `unset DATABASE_URL KAFKA_BROKERS` to run the private ones)", err)
+		return fmt.Errorf("the database at DATABASE_URL: %w\n  (if DATABASE_URL came from `. .local/stack.env` of a stack that has stopped, `unset DATABASE_URL KAFKA_BROKERS LOCAL_SECRETS_FROM` to run the private ones)", err)
 	}
 	if err != nil {
 		return err
@@ -213,7 +213,7 @@ func (s *Stack) startKafka(ctx context.Context) error {
 	replication := int16(min(3, len(s.Brokers)))
 	if err := connector.EnsureTopics(ctx, s.Brokers, topics, s.cfg.Partitions, replication); err != nil {
 		if s.kafka == nil {
-			return fmt.Errorf("create topics on KAFKA_BROKERS=%s: %w\n  (if KAFKA_BROKERS came from `. .local/stack.env` of a stack that has stopped, `unset DATABASE_URL KAFKA_BROKERS` to run the private ones)", strings.Join(s.Brokers, ","), err)
+			return fmt.Errorf("create topics on KAFKA_BROKERS=%s: %w\n  (if KAFKA_BROKERS came from `. .local/stack.env` of a stack that has stopped, `unset DATABASE_URL KAFKA_BROKERS LOCAL_SECRETS_FROM` to run the private ones)", strings.Join(s.Brokers, ","), err)
 		}
 		return fmt.Errorf("create topics: %w", err)
 	}
@@ -432,6 +432,8 @@ func (s *Stack) writeState() error {
 		{"KAFKA_BROKERS", strings.Join(s.Brokers, ",")},
 		{"DATABASE_URL", s.DatabaseURL},
 		{"LOCAL_STATE_DIR", s.cfg.StateDir},
+		// For a replica of this stack (Config.SecretsFrom).
+		{"LOCAL_SECRETS_FROM", filepath.Join(s.cfg.StateDir, "secrets")},
 	}
 	if s.uiEnabled() {
 		vars = append(vars, [2]string{"UI_URL", fmt.Sprintf("http://localhost:%d", s.cfg.UIPort)})
@@ -452,6 +454,9 @@ func (s *Stack) writeSecrets() (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "payments-db-url"), []byte(s.DatabaseURL), 0o600); err != nil {
 		return "", err
 	}
+	if err := s.shareSecrets(dir, "payments-api-key", "payments-event-key"); err != nil {
+		return "", err
+	}
 	var err error
 	if s.APIKey, err = generatedSecret(dir, "payments-api-key", 24); err != nil {
 		return "", err
@@ -468,6 +473,29 @@ func (s *Stack) writeSecrets() (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// shareSecrets copies the named secrets from Config.SecretsFrom into dir,
+// for a replica of the stack that keeps them (unless dir is that folder).
+func (s *Stack) shareSecrets(dir string, names ...string) error {
+	from := s.cfg.SecretsFrom
+	if from == "" {
+		return nil
+	}
+	if same, _ := samePath(from, dir); same {
+		return nil
+	}
+	for _, name := range names {
+		value, err := os.ReadFile(filepath.Join(from, name))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), value, 0o600)
+		}
+		if err != nil {
+			return fmt.Errorf("secret %s from LOCAL_SECRETS_FROM=%s: %w\n  (if it came from `. .local/stack.env` of a stack that has stopped, `unset DATABASE_URL KAFKA_BROKERS LOCAL_SECRETS_FROM` to run the private ones)", name, from, err)
+		}
+	}
+	s.log.Info("sharing the secrets of the running stack", "from", from, "secrets", strings.Join(names, ","))
+	return nil
 }
 
 // generatedSecret returns the secret file dir/name, first writing n random
