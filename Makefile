@@ -10,7 +10,7 @@ GO_PACKAGES := ./...
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
-run: ## build and start the whole stack: UI on :4000, gateway on :8080 (Ctrl-C stops it)
+run: ## build and start the whole stack: UI on :4000, gateway on :8080 (Ctrl-C stops it; other terminals: . .local/stack.env)
 	@# The Postgres server binaries: installed with apt-get when we can (root), else the runner names the package.
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
@@ -44,10 +44,11 @@ test-ui: ## UI: types, component tests, the page in Chromium against the local s
 	cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run lint && npm test && npm run test:e2e
 
 KAFKA_CLUSTER := go run ./local/kafkacluster/cmd/kafka-cluster
-BROKERS ?= 3
+# How many brokers kafka-cluster starts. (KAFKA_BROKERS, everywhere, is a list of addresses.)
+BROKER_COUNT ?= 3
 
-kafka-cluster: ## start real Apache Kafka in the background (BROKERS=3|1, RESET=1 starts afresh); prints KAFKA_BROKERS
-	$(KAFKA_CLUSTER) start -brokers $(BROKERS) $(if $(RESET),-reset)
+kafka-cluster: ## start real Apache Kafka in the background (BROKER_COUNT=3|1, RESET=1 starts afresh); prints KAFKA_BROKERS
+	$(KAFKA_CLUSTER) start -brokers $(BROKER_COUNT) $(if $(RESET),-reset)
 
 kafka-cluster-stop: ## stop the real Kafka cluster (its data stays in .local/kafka-cluster)
 	$(KAFKA_CLUSTER) stop

@@ -69,6 +69,6 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if err := publisher.Publish(ctx, s.cfg.ResultsTopic, p.ID.String(), out); err != nil {
 		return api.Error(log, err)
 	}
-	log.Info("payment processed", "success", result.Success, "delay", decision.Delay, "resultEventId", out.ID())
+	log.Info("payment processed", "success", result.Success, "delay_ms", decision.Delay.Milliseconds(), "resultEventId", out.ID())
 	return api.JSON(http.StatusOK, result)
 }

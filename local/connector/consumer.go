@@ -231,7 +231,7 @@ func (c *consumer) drain() {
 	}()
 	n := c.inflight.Load()
 	if n > 0 {
-		c.log.Info("draining in-flight calls", "in_flight", n, "timeout", c.cfg.DrainTimeout)
+		c.log.Info("draining in-flight calls", "in_flight", n, "timeout_ms", c.cfg.DrainTimeout.Milliseconds())
 	}
 	timer := time.NewTimer(c.cfg.DrainTimeout)
 	defer timer.Stop()
@@ -269,7 +269,7 @@ func (c *consumer) deliver(ctx context.Context, r *kgo.Record) bool {
 		}
 		c.metrics.retries.WithLabelValues(c.fn.Name, r.Topic).Inc()
 		wait := c.cfg.Retry.backoff(attempt, res.retryAfter)
-		log.Info("delivery failed, will retry", "attempt", attempt, "result", res.String(), "retry_in", wait)
+		log.Info("delivery failed, will retry", "attempt", attempt, "result", res.String(), "retry_in_ms", wait.Milliseconds())
 		if !sleep(ctx, c.stopping, wait) {
 			return false
 		}
@@ -351,7 +351,7 @@ func (c *consumer) deadLetter(ctx context.Context, r *kgo.Record, res result, at
 		// Without an acknowledged dead letter the record is not finished, so
 		// keep trying (a missing topic or a broker restart are the usual causes).
 		wait := c.cfg.Retry.backoff(attempt, 0)
-		log.Error("dead-letter write failed, will retry", "err", err, "retry_in", wait)
+		log.Error("dead-letter write failed, will retry", "err", err, "retry_in_ms", wait.Milliseconds())
 		if !sleep(ctx, nil, wait) {
 			return false
 		}
@@ -394,7 +394,9 @@ func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 // lost stops the deliveries of partitions taken away without a chance to commit.
 func (c *consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	c.forget(lost)
-	c.log.Warn("partitions lost", "partitions", lost)
+	if len(lost) > 0 { // the client also calls it, empty, when it closes
+		c.log.Warn("partitions lost", "partitions", lost)
+	}
 }
 
 func (c *consumer) forget(parts map[string][]int32) {

@@ -3,9 +3,13 @@ package connector
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -44,39 +48,49 @@ func TestListAndReplayDeadLetters(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	none, err := ReplayDeadLetters(ctx, brokers, "payments.dlq", func(DeadLetter) bool { return false })
-	if err != nil || none != 0 {
-		t.Fatalf("replay of nothing: %d, %v", none, err)
-	}
-	n, err := ReplayDeadLetters(ctx, brokers, "payments.dlq", func(dl DeadLetter) bool { return string(dl.Key) == "bad-2" })
-	if err != nil || n != 1 {
-		t.Fatalf("replay bad-2: %d replayed, %v; want 1", n, err)
+	for _, dl := range dls {
+		if dl.Replayed {
+			t.Errorf("dead letter %q listed as replayed before any replay", dl.Key)
+		}
 	}
 
-	var replayed call
-	MustEventually(t, "the replayed record to reach the function", func() bool {
+	n := MustReplay(t, brokers, "payments.dlq")
+	if n != 3 {
+		t.Fatalf("replay sent %d, want the 3 letters", n)
+	}
+	var replayed []call
+	MustEventually(t, "the replayed records to reach the function", func() bool {
+		replayed = nil
 		for _, c := range gw.Calls() {
 			if c.header.Get("X-Kafka-Dlq-Replayed-From") != "" {
-				replayed = c
-				return true
+				replayed = append(replayed, c)
 			}
 		}
-		return false
+		return len(replayed) == 3
 	})
-	original := recs[2]
-	if got := replayed.header.Get("X-Kafka-Key"); got != "bad-2" || !bytes.Equal(replayed.body, original.Value) {
-		t.Errorf("replayed %q=%q, want bad-2=%q", got, replayed.body, original.Value)
+	// A second replay sends nothing: each letter goes back once.
+	if n := MustReplay(t, brokers, "payments.dlq"); n != 0 {
+		t.Fatalf("the second replay sent %d, want 0", n)
 	}
-	if got := replayed.header.Get("X-Kafka-Partition"); got != fmt.Sprint(original.Partition) {
+
+	original := recs[2]
+	var bad2 call
+	for _, c := range replayed {
+		if c.header.Get("X-Kafka-Key") == "bad-2" {
+			bad2 = c
+		}
+	}
+	if !bytes.Equal(bad2.body, original.Value) {
+		t.Errorf("replayed bad-2 with %q, want %q", bad2.body, original.Value)
+	}
+	if got := bad2.header.Get("X-Kafka-Partition"); got != fmt.Sprint(original.Partition) {
 		t.Errorf("replayed to partition %s, want the original %d", got, original.Partition)
 	}
-	if got := replayed.header.Get("Content-Type"); got != "application/json" {
+	if got := bad2.header.Get("Content-Type"); got != "application/json" {
 		t.Errorf("replayed record lost its content-type header: Content-Type %q", got)
 	}
 	for _, h := range []string{"X-Kafka-Dlq-Reason", "X-Kafka-Dlq-Status", "X-Kafka-Dlq-Original-Offset"} {
-		if v := replayed.header.Get(h); v != "" {
+		if v := bad2.header.Get(h); v != "" {
 			t.Errorf("replayed record still carries %s=%q", h, v)
 		}
 	}
@@ -86,11 +100,84 @@ func TestListAndReplayDeadLetters(t *testing.T) {
 			from = fmt.Sprintf("payments.dlq/%d/%d", dl.Partition, dl.Offset)
 		}
 	}
-	if got := replayed.header.Get("X-Kafka-Dlq-Replayed-From"); got != from {
+	if got := bad2.header.Get("X-Kafka-Dlq-Replayed-From"); got != from {
 		t.Errorf("dlq-replayed-from %q, want %q", got, from)
 	}
-	if got := MustListDeadLetters(t, brokers, "payments.dlq"); len(got) != 3 {
-		t.Errorf("%d dead letters after the replay, want the same 3 (replay does not delete)", len(got))
+	after := MustListDeadLetters(t, brokers, "payments.dlq")
+	if len(after) != 3 {
+		t.Errorf("%d dead letters after the replay, want the same 3 (replay does not delete)", len(after))
+	}
+	for _, dl := range after {
+		if !dl.Replayed {
+			t.Errorf("dead letter %q not listed as replayed after the replay", dl.Key)
+		}
+	}
+
+	// A letter that dies after the replay is a new one: the next replay sends it alone.
+	MustProduce(t, cl, &kgo.Record{Topic: "payments", Key: []byte("bad-late"), Value: []byte("late")})
+	MustEventually(t, "a fourth dead letter", func() bool { return len(MustListDeadLetters(t, brokers, "payments.dlq")) == 4 })
+	if n := MustReplay(t, brokers, "payments.dlq"); n != 1 {
+		t.Fatalf("replay after a new letter sent %d, want 1", n)
+	}
+}
+
+// MustReplay replays a dead-letter topic and returns how many letters it sent.
+func MustReplay(tb testing.TB, brokers []string, topic string) int {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	n, err := ReplayDeadLetters(ctx, brokers, topic)
+	if err != nil {
+		tb.Fatalf("replay %s: %v", topic, err)
+	}
+	return n
+}
+
+func TestDeadLetterTextIsReadable(t *testing.T) {
+	dl := decodeDeadLetter(&kgo.Record{
+		Topic: "payments.dlq", Partition: 1, Offset: 7,
+		Key: []byte("poison"), Value: []byte(`{"not":"a CloudEvent"}`),
+		Headers: []kgo.RecordHeader{
+			{Key: "content-type", Value: []byte("application/json")},
+			{Key: "trace", Value: []byte{0xff, 0x00}},
+			{Key: HeaderDLQReason, Value: []byte("not retryable: 400 bad event")},
+			{Key: HeaderDLQStatus, Value: []byte("400")},
+			{Key: HeaderDLQOriginalTopic, Value: []byte("payments")},
+		},
+	})
+	text := dl.Text()
+	for _, want := range []string{"reason:    not retryable: 400 bad event", "key:       poison",
+		`value:     {"not":"a CloudEvent"}`, "header content-type: application/json", "header trace: base64:/wA="} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the text lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Index(text, "reason:") > strings.Index(text, "key:") {
+		t.Errorf("the reason comes after the key:\n%s", text)
+	}
+	if strings.Contains(text, "header "+HeaderDLQReason) {
+		t.Errorf("the dlq-* headers are repeated as headers:\n%s", text)
+	}
+}
+
+func TestDeadLetterToolFailsFastWithoutKafka(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	start := time.Now()
+	if _, err := ListDeadLetters(ctx, []string{addr}, "payments.dlq"); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("list without Kafka: %v, want ErrUnreachable", err)
+	}
+	if _, err := ReplayDeadLetters(ctx, []string{addr}, "payments.dlq"); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("replay without Kafka: %v, want ErrUnreachable", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("failing took %v, want a few seconds", took)
 	}
 }
 
@@ -103,5 +190,67 @@ func TestListDeadLettersOfAnEmptyTopic(t *testing.T) {
 	defer cancel()
 	if _, err := ListDeadLetters(ctx, brokers, "nope.dlq"); err == nil {
 		t.Fatal("listing a topic that does not exist succeeded")
+	}
+}
+
+// The System page replays one letter: it goes whether or not it went
+// before, and the once-only replay moves past it only when it was next.
+func TestReplayOneDeadLetter(t *testing.T) {
+	brokers := MustCluster(t, 3, "payments")
+	gw := MustGateway(t, func(_ context.Context, c call) int {
+		if c.header.Get("X-Kafka-Dlq-Replayed-From") == "" {
+			return http.StatusBadRequest
+		}
+		return http.StatusOK
+	})
+	MustStart(t, testConfig(t, brokers, gw.URL, fn("process-payment", "payments")))
+	cl := MustClient(t, brokers)
+	// One key: one partition.
+	MustProduce(t, cl, &kgo.Record{Topic: "payments", Key: []byte("bad"), Value: []byte("first")},
+		&kgo.Record{Topic: "payments", Key: []byte("bad"), Value: []byte("second")})
+	var dls []DeadLetter
+	MustEventually(t, "two dead letters", func() bool {
+		dls = MustListDeadLetters(t, brokers, "payments.dlq")
+		return len(dls) == 2
+	})
+	first, second := dls[0], dls[1] // in offset order
+	if first.Partition != second.Partition || first.Offset >= second.Offset {
+		t.Fatalf("dead letters at %d/%d and %d/%d, want two in one partition", first.Partition, first.Offset, second.Partition, second.Offset)
+	}
+	replayOne := func(dl DeadLetter, offset int64) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		n, err := ReplayDeadLetter(ctx, brokers, "payments.dlq", dl.Partition, offset)
+		if err != nil {
+			t.Fatalf("replay %d: %v", offset, err)
+		}
+		return n
+	}
+	replayed := func() (bool, bool) {
+		dls := MustListDeadLetters(t, brokers, "payments.dlq")
+		return dls[0].Replayed, dls[1].Replayed
+	}
+
+	if n := replayOne(second, second.Offset); n != 1 {
+		t.Fatalf("replaying the second sent %d, want 1", n)
+	}
+	if a, b := replayed(); a || b {
+		t.Errorf("after the second alone: replayed %v, %v; want neither past the first", a, b)
+	}
+	if n := replayOne(first, first.Offset); n != 1 {
+		t.Fatalf("replaying the first sent %d, want 1", n)
+	}
+	if a, b := replayed(); !a || b {
+		t.Errorf("after the first: replayed %v, %v; want the first only", a, b)
+	}
+	if n := MustReplay(t, brokers, "payments.dlq"); n != 1 {
+		t.Errorf("the replay of the topic sent %d, want the second again", n)
+	}
+	if n := replayOne(first, second.Offset+10); n != 0 {
+		t.Errorf("replaying an offset with no letter sent %d", n)
+	}
+	if n := replayOne(first, first.Offset); n != 1 {
+		t.Errorf("replaying a letter a replay sent before sent %d, want 1 (asked by hand)", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 // TopicState is a topic's partitions as the brokers report them.
 type TopicState struct {
 	Name       string           `json:"name"`
+	ID         [16]byte         `json:"-"`
 	Partitions []PartitionState `json:"partitions"`
 }
 
@@ -133,7 +134,8 @@ func describeTopics(ctx context.Context, cl *kgo.Client, topics []string) ([]Top
 	}
 	mresp, err := mreq.RequestWith(ctx, cl)
 	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
+		// No answer at all (an answer with an error code is handled below).
+		return nil, fmt.Errorf("metadata: %w: %w", ErrUnreachable, err)
 	}
 	states := map[string]*TopicState{}
 	var errs []error
@@ -145,7 +147,7 @@ func describeTopics(ctx context.Context, cl *kgo.Client, topics []string) ([]Top
 			errs = append(errs, fmt.Errorf("metadata of %s: %w", *t.Topic, err))
 			continue
 		}
-		st := &TopicState{Name: *t.Topic}
+		st := &TopicState{Name: *t.Topic, ID: t.TopicID}
 		for _, p := range t.Partitions {
 			st.Partitions = append(st.Partitions, PartitionState{Partition: p.Partition, Leader: p.Leader})
 		}

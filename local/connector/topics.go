@@ -74,7 +74,7 @@ func EnsureTopics(ctx context.Context, brokers, topics []string, partitions int3
 		if ctx.Err() != nil {
 			return fmt.Errorf("ensure topics: gave up waiting for Kafka: %w (last error: %v)", ctx.Err(), err)
 		}
-		log.Info("waiting for Kafka to create topics", "attempt", attempt, "err", err, "retry_in", wait)
+		log.Info("waiting for Kafka to create topics", "attempt", attempt, "err", err, "retry_in_ms", wait.Milliseconds())
 		if !sleep(ctx, nil, wait) {
 			return fmt.Errorf("ensure topics: gave up waiting for Kafka: %w (last error: %v)", ctx.Err(), err)
 		}

@@ -185,8 +185,8 @@ func (g *Gateway) runAsync(ctx context.Context, c *asyncCall) {
 	if err != nil {
 		g.log.Warn("async call failed", "function", name, "call_id", c.id, "err", err)
 	}
-	g.log.Info("async call done", "function", name, "status", res.status, "duration", duration,
-		"waited", started.Sub(c.accepted), "call_id", c.id)
+	g.log.Info("async call done", "function", name, "status", res.status, "duration_ms", float64(duration.Microseconds())/1000,
+		"waited_ms", float64(started.Sub(c.accepted).Microseconds())/1000, "call_id", c.id)
 	if c.callback == nil {
 		return
 	}

@@ -247,7 +247,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 
-	g.log.Info("gateway shutting down", "timeout", g.cfg.ShutdownTimeout)
+	g.log.Info("gateway shutting down", "timeout_ms", g.cfg.ShutdownTimeout.Milliseconds())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
 	close(g.stopping)

@@ -99,7 +99,7 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 			level = slog.LevelInfo
 		}
 		g.log.Log(r.Context(), level, "call", "function", name, "method", r.Method, "path", c.path,
-			"status", c.status, "duration", time.Since(start), "call_id", id)
+			"status", c.status, "duration_ms", float64(time.Since(start).Microseconds())/1000, "call_id", id)
 	}()
 
 	target, ok := g.upstream(r.Context(), name, id)
@@ -138,7 +138,7 @@ func (g *Gateway) upstream(ctx context.Context, name, callID string) (*url.URL, 
 	defer cancel()
 	for {
 		if err := g.cfg.Wake(ctx, name); err != nil {
-			g.log.Warn("function did not wake", "function", name, "call_id", callID, "waited", time.Since(start), "err", err)
+			g.log.Warn("function did not wake", "function", name, "call_id", callID, "waited_ms", time.Since(start).Milliseconds(), "err", err)
 			return nil, false
 		}
 		// Another waiter's call may have been the replica's last before it
@@ -146,7 +146,7 @@ func (g *Gateway) upstream(ctx context.Context, name, callID string) (*url.URL, 
 		if target, ok := g.cfg.Upstream(name); ok {
 			waited := time.Since(start)
 			g.metrics.coldStarts.WithLabelValues(name).Observe(waited.Seconds())
-			g.log.Info("cold start", "function", name, "call_id", callID, "waited", waited)
+			g.log.Info("cold start", "function", name, "call_id", callID, "waited_ms", waited.Milliseconds())
 			return target, true
 		}
 	}
@@ -259,7 +259,7 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && errors.Is(r.Context().Err(), context.DeadlineExceeded):
 		c.status = http.StatusGatewayTimeout
-		g.log.Warn("function timed out", "function", name, "timeout", g.cfg.UpstreamTimeout, "call_id", c.id)
+		g.log.Warn("function timed out", "function", name, "timeout_ms", g.cfg.UpstreamTimeout.Milliseconds(), "call_id", c.id)
 		httpError(w, c.status, "Timeout waiting for: %s after %s.", name, g.cfg.UpstreamTimeout)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		// A streamed body that did not arrive within ReadBodyTimeout.

@@ -100,7 +100,7 @@ func FetchDist(ctx context.Context, cacheDir, mvn string, log *slog.Logger) (Dis
 	if err := os.Rename(tmp, libs); err != nil {
 		return d, fmt.Errorf("kafka dist: %w", err)
 	}
-	log.Info("fetched Apache Kafka", "version", Version, "took", time.Since(start).Round(time.Millisecond))
+	log.Info("fetched Apache Kafka", "version", Version, "took_ms", time.Since(start).Milliseconds())
 	return d, nil
 }
 

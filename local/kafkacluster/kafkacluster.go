@@ -140,7 +140,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("kafka cluster did not come up: %w", err)
 	}
 	c.log.Info("kafka cluster ready", "version", Version, "brokers", strings.Join(c.Brokers(), ","),
-		"took", time.Since(start).Round(time.Millisecond))
+		"took_ms", time.Since(start).Milliseconds())
 	return c, nil
 }
 
@@ -284,7 +284,7 @@ func (c *Cluster) Restart(ctx context.Context, id int) error {
 	if err := c.waitServing(wctx, id); err != nil {
 		return fmt.Errorf("kafka broker %d did not rejoin: %w", id, err)
 	}
-	c.log.Info("kafka broker restarted", "broker", id, "pid", c.pid(b), "took", time.Since(start).Round(time.Millisecond))
+	c.log.Info("kafka broker restarted", "broker", id, "pid", c.pid(b), "took_ms", time.Since(start).Milliseconds())
 	return nil
 }
 
@@ -323,7 +323,7 @@ func (c *Cluster) stopBroker(b *broker, pid int) error {
 		c.log.Info("kafka broker stopped", "broker", b.id, "pid", pid)
 		return nil
 	}
-	c.log.Warn("kafka broker did not stop in time; killing it", "broker", b.id, "pid", pid, "timeout", c.cfg.StopTimeout)
+	c.log.Warn("kafka broker did not stop in time; killing it", "broker", b.id, "pid", pid, "timeout_ms", c.cfg.StopTimeout.Milliseconds())
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("kill kafka broker %d (pid %d): %w", b.id, pid, err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +68,13 @@ func (m Metadata) Replicas(id int32) (replicas, inSync int) {
 // Describe asks any running broker for the cluster's metadata, internal
 // topics included.
 func (c *Cluster) Describe(ctx context.Context) (Metadata, error) {
-	cl, err := c.client()
+	return DescribeAt(ctx, c.Brokers())
+}
+
+// DescribeAt is Describe for any Kafka: the brokers of a running local stack
+// (its embedded cluster included), say.
+func DescribeAt(ctx context.Context, brokers []string) (Metadata, error) {
+	cl, err := client(brokers)
 	if err != nil {
 		return Metadata{}, err
 	}
@@ -175,9 +183,11 @@ func (c *Cluster) waitMetadata(ctx context.Context, what string, ready func(Meta
 	}
 }
 
-func (c *Cluster) client() (*kgo.Client, error) {
+func (c *Cluster) client() (*kgo.Client, error) { return client(c.Brokers()) }
+
+func client(brokers []string) (*kgo.Client, error) {
 	// Few retries: the callers poll, and a dead broker must not stall a poll.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers()...), kgo.RequestRetries(1),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RequestRetries(1),
 		kgo.DialTimeout(2*time.Second), kgo.RetryTimeout(5*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -256,7 +266,12 @@ func (g GroupInfo) Partitions(topic string) [][]int32 {
 // Groups using the KIP-848 consumer protocol are not described (the local
 // connector uses the classic one).
 func (c *Cluster) Groups(ctx context.Context, names ...string) ([]GroupInfo, error) {
-	cl, err := c.client()
+	return GroupsAt(ctx, c.Brokers(), names...)
+}
+
+// GroupsAt is Groups for any Kafka.
+func GroupsAt(ctx context.Context, brokers []string, names ...string) ([]GroupInfo, error) {
+	cl, err := client(brokers)
 	if err != nil {
 		return nil, err
 	}
@@ -309,4 +324,49 @@ func (c *Cluster) Groups(ctx context.Context, names ...string) ([]GroupInfo, err
 	}
 	slices.SortFunc(groups, func(a, b GroupInfo) int { return strings.Compare(a.Name, b.Name) })
 	return groups, nil
+}
+
+// WriteStatus writes what the Kafka at brokers says about itself, for
+// people: the brokers it lists, each partition's
+// leader, replicas and in-sync replicas (Kafka's own topics left out), and
+// each consumer group's members with their partitions.
+func WriteStatus(ctx context.Context, out io.Writer, brokers []string) error {
+	m, err := DescribeAt(ctx, brokers)
+	if err != nil {
+		return err
+	}
+	// Not the metadata's controller id: under KRaft a broker answers with a
+	// random live broker there (KIP-590), not the quorum's active controller.
+	fmt.Fprintf(out, "\nthe cluster lists brokers %v\n\n", m.BrokerIDs())
+	fmt.Fprintf(out, "%-24s %4s %7s %-10s %-10s\n", "topic", "part", "leader", "replicas", "isr")
+	for _, p := range m.Partitions {
+		if strings.HasPrefix(p.Topic, "__") {
+			continue // Kafka's own topics: 50 partitions each, nothing to learn here
+		}
+		fmt.Fprintf(out, "%-24s %4d %7d %-10s %-10s\n", p.Topic, p.Partition, p.Leader, idList(p.Replicas), idList(p.ISR))
+	}
+	groups, err := GroupsAt(ctx, brokers)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		fmt.Fprintf(out, "\nconsumer group %s: %s, %d member(s)\n", g.Name, g.State, len(g.Members))
+		for _, m := range g.Members {
+			var assigned []string
+			for topic, parts := range m.Assigned {
+				assigned = append(assigned, fmt.Sprintf("%s %s", topic, idList(parts)))
+			}
+			slices.Sort(assigned)
+			fmt.Fprintf(out, "  %s %s: %s\n", m.Host, m.ID, strings.Join(assigned, "; "))
+		}
+	}
+	return nil
+}
+
+func idList(v []int32) string {
+	s := make([]string, len(v))
+	for i, id := range v {
+		s[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(s, ",")
 }

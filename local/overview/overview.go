@@ -366,19 +366,19 @@ func subtract(now, before []Bucket) []Bucket {
 }
 
 // Replay re-sends the dead letters of dlqTopic to their original partitions:
-// the one at partition and offset, or all when partition is nil. It refuses
+// the one at partition and offset, or, when partition is nil, every one no
+// replay has sent yet (connector.ReplayDeadLetters). It refuses
 // a topic that is not one of the stack's dead-letter topics, and a record
 // that is not there, with notFound wrapped.
 func (s *Source) Replay(ctx context.Context, dlqTopic string, partition *int32, offset *int64, notFound error) (int, error) {
 	if !slices.Contains(s.dlqs, dlqTopic) {
 		return 0, fmt.Errorf("%s is not a dead-letter topic: %w", dlqTopic, notFound)
 	}
-	var filter func(connector.DeadLetter) bool
-	if partition != nil && offset != nil {
-		filter = func(dl connector.DeadLetter) bool { return dl.Partition == *partition && dl.Offset == *offset }
+	if partition == nil || offset == nil {
+		return connector.ReplayDeadLetters(ctx, s.brokers, dlqTopic)
 	}
-	n, err := connector.ReplayDeadLetters(ctx, s.brokers, dlqTopic, filter)
-	if err == nil && n == 0 && filter != nil {
+	n, err := connector.ReplayDeadLetter(ctx, s.brokers, dlqTopic, *partition, *offset)
+	if err == nil && n == 0 {
 		return 0, fmt.Errorf("%s/%d/%d: %w", dlqTopic, *partition, *offset, notFound)
 	}
 	return n, err

@@ -23,6 +23,12 @@ type Config struct {
 	GatewayAddr string
 	// DatabaseURL, when set, is used instead of a private cluster.
 	DatabaseURL string
+	// SecretsFrom (LOCAL_SECRETS_FROM, which stack.env sets) is the secrets
+	// folder of a running stack this one is a replica of: it takes that
+	// stack's API key and event key, so that each verifies the events the
+	// other signs (with a key of its own a replica would refuse the running
+	// stack's events as forged, and they would be dead-lettered).
+	SecretsFrom string
 	// PostgresPort is the private cluster's port.
 	PostgresPort int
 	// KafkaBrokers, when set, are used instead of the embedded cluster.
@@ -62,6 +68,7 @@ func ConfigFromEnv() (Config, error) {
 		StateDir:     env("LOCAL_STATE_DIR", filepath.Join(root, ".local")),
 		GatewayAddr:  env("GATEWAY_ADDR", "127.0.0.1:8080"),
 		DatabaseURL:  os.Getenv("DATABASE_URL"),
+		SecretsFrom:  os.Getenv("LOCAL_SECRETS_FROM"),
 		PostgresPort: envInt("LOCAL_PG_PORT", 15432),
 		KafkaPorts:   []int{19092, 19093, 19094},
 		Partitions:   3,

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -24,7 +23,6 @@ type process struct {
 	name   string
 	binary string
 	env    []string
-	log    *slog.Logger
 	out    io.Writer
 	// logFile, when set, also receives the function's output unprefixed, so a
 	// learner can `tail -f .local/logs/process-payment.log`.
@@ -36,7 +34,10 @@ type process struct {
 
 // Run starts the process and returns when it exits, or stops it with SIGTERM
 // (SIGKILL after a grace period) when ctx ends. It calls ready once the
-// process listens. Each replica has its own function and metrics ports.
+// process listens. Each replica has its own function and metrics ports. A
+// process that exits before it listens returns an error with its last lines
+// of output, so that a start-up failure explains itself (package scaler
+// fails the stack's start with it rather than restarting it forever).
 func (p *process) Run(ctx context.Context, ready func(*url.URL)) error {
 	port, err := freePort()
 	if err != nil {
@@ -60,10 +61,17 @@ func (p *process) Run(ctx context.Context, ready func(*url.URL)) error {
 		out = io.MultiWriter(out, &lineFile{f})
 	}
 	logs := prefixWriter(out, p.name)
-	cmd.Stdout, cmd.Stderr = logs, logs
+	// The tail is written by exec's copying, which Wait waits for: it holds
+	// the last lines by the time the exit is seen.
+	var tail tailLines
+	cmd.Stdout = io.MultiWriter(logs, &tail)
+	cmd.Stderr = cmd.Stdout
 	// Its own process group: Ctrl-C in the terminal reaches the runner, which
-	// then stops each function in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// then stops each function in order. Pdeathsig: a runner killed outright
+	// takes its functions with it (the kernel signals them when the thread
+	// that started them ends; Go ends a thread only when a goroutine exits
+	// locked to it, which nothing in the runner does).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logs.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
@@ -79,9 +87,10 @@ func (p *process) Run(ctx context.Context, ready func(*url.URL)) error {
 		exited <- err
 	}()
 	if err := waitListening(ctx, addr, exited); err != nil {
+		// waitListening may have taken the exit from the channel; the
+		// goroutine above reaps the process either way.
 		cmd.Process.Kill()
-		<-exited
-		return err
+		return fmt.Errorf("%s failed to start: %w; its last output:\n%s", p.name, err, tail.String())
 	}
 	ready(&url.URL{Scheme: "http", Host: addr})
 
@@ -150,6 +159,32 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tailLines keeps the last lines written to it, for an error message.
+type tailLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+const tailLen = 12
+
+func (t *tailLines) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		t.lines = append(t.lines, "    "+line)
+	}
+	if over := len(t.lines) - tailLen; over > 0 {
+		t.lines = append(t.lines[:0], t.lines[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailLines) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
 }
 
 // lineFile drops the name prefix that prefixWriter adds, so the file holds the

@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,8 @@ type Stack struct {
 	// OpenFaaS names the secret.
 	AdminPassword string
 
+	lock      *stateLock
+	gatewayLn net.Listener // bound in Start, served in Run
 	pg        *pgcluster.Cluster
 	kafka     *embeddedKafka
 	scaler    *scaler.Scaler
@@ -69,9 +72,9 @@ type Stack struct {
 	envOf map[string]map[string]string
 }
 
-// Start brings every part up, in dependency order, and returns once the
-// gateway accepts calls. Run it under a context that ends the stack; Wait
-// blocks until everything has stopped.
+// Start takes the state folder's lock, binds or checks every port, and
+// starts Postgres and Kafka; Run does the rest. Anything in the way (another
+// runner on the folder, a port in use) fails here, at once, with the fix.
 func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
 	base := slog.New(slog.NewTextHandler(logs, nil))
 	log := base.With("component", "runner")
@@ -89,26 +92,86 @@ func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
 		st.Functions[name] = fn
 	}
 	s := &Stack{cfg: cfg, log: log, base: base, logs: logs, stack: st, envOf: map[string]map[string]string{}}
+	// The lock comes first: until we hold it, nothing in the folder is ours
+	// to touch (another runner's Postgres least of all).
+	if s.lock, err = lockState(cfg.StateDir); err != nil {
+		return nil, err
+	}
 	s.files = raiseFileLimit(filesNeeded(subscribers(st)), log)
-	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := s.startPostgres(ctx); err != nil {
-		s.stopServices()
-		return nil, err
-	}
-	if err := s.startKafka(ctx); err != nil {
-		s.stopServices()
-		return nil, err
+	for _, start := range []func(context.Context) error{s.bindPorts, s.startPostgres, s.startKafka} {
+		if err := start(ctx); err != nil {
+			s.stopServices()
+			return nil, s.replicaHint(err)
+		}
 	}
 	return s, nil
+}
+
+// replicaHint adds, to a port conflict with the stack running from the
+// default folder, how to start a replica of that stack instead of a second
+// stack: a learner growing the consumer groups meant that.
+func (s *Stack) replicaHint(err error) error {
+	main := filepath.Join(s.cfg.Root, ".local")
+	if !errors.Is(err, errPortInUse) || s.cfg.DatabaseURL != "" || !Running(main) {
+		return err
+	}
+	if same, _ := samePath(main, s.cfg.StateDir); same {
+		return err
+	}
+	return fmt.Errorf("%w\n  A stack is running from %s: for a replica of it (its database and Kafka), run `. %s` first, which sets DATABASE_URL and KAFKA_BROKERS", err, main, filepath.Join(main, StateFile))
+}
+
+// bindPorts binds the gateway's address (held until Run serves it) and
+// checks that the UI's port is free, so that neither fails after the banner.
+func (s *Stack) bindPorts(context.Context) error {
+	os.Remove(filepath.Join(s.cfg.StateDir, StateFile)) // left by a runner that was killed
+	if s.uiEnabled() {
+		if err := portFree(fmt.Sprintf("127.0.0.1:%d", s.cfg.UIPort), "the UI", "UI_PORT=<free port> (or NO_UI=1)"); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", s.cfg.GatewayAddr)
+	if err != nil {
+		return portError("the gateway", s.cfg.GatewayAddr, "GATEWAY_ADDR=127.0.0.1:<free port>", err)
+	}
+	s.gatewayLn = ln
+	return nil
+}
+
+// portFree checks that addr can be listened on now.
+func portFree(addr, what, setting string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return portError(what, addr, setting, err)
+	}
+	return ln.Close()
+}
+
+// errPortInUse marks the errors of portError.
+var errPortInUse = errors.New("in use by another program")
+
+func portError(what, addr, setting string, err error) error {
+	return fmt.Errorf("%s: %s is %w (%v); stop that program, or move ours with %s", what, addr, errPortInUse, err, setting)
+}
+
+func (s *Stack) uiEnabled() bool {
+	if !s.cfg.UI {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(s.cfg.Root, "ui", "package.json"))
+	return err == nil
 }
 
 func (s *Stack) startPostgres(ctx context.Context) error {
 	s.DatabaseURL = s.cfg.DatabaseURL
 	if s.DatabaseURL == "" {
 		start := time.Now()
-		pg, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(s.cfg.StateDir, "postgres"), Port: s.cfg.PostgresPort, Durable: true})
+		// TakeOver: we hold the folder's lock, so a server running on its
+		// data was left by a runner that died.
+		pg, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(s.cfg.StateDir, "postgres"), Port: s.cfg.PostgresPort, Durable: true, TakeOver: true})
+		if errors.Is(err, pgcluster.ErrPortInUse) {
+			return portError("postgres", fmt.Sprintf("127.0.0.1:%d", s.cfg.PostgresPort), "LOCAL_PG_PORT=<free port>", err)
+		}
 		if err != nil {
 			return err
 		}
@@ -117,9 +180,12 @@ func (s *Stack) startPostgres(ctx context.Context) error {
 			return err
 		}
 		s.DatabaseURL = pg.URL("payments")
-		s.log.Info("postgres started", "url", s.DatabaseURL, "took", time.Since(start).Round(time.Millisecond))
+		s.log.Info("postgres started", "url", s.DatabaseURL, "took_ms", time.Since(start).Milliseconds())
 	}
 	applied, err := db.Migrate(ctx, s.DatabaseURL)
+	if err != nil && s.cfg.DatabaseURL != "" {
+		return fmt.Errorf("the database at DATABASE_URL: %w\n  (if DATABASE_URL came from `. .local/stack.env` of a stack that has stopped, `unset DATABASE_URL KAFKA_BROKERS LOCAL_SECRETS_FROM` to run the private ones)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -129,7 +195,15 @@ func (s *Stack) startPostgres(ctx context.Context) error {
 
 func (s *Stack) startKafka(ctx context.Context) error {
 	s.Brokers = s.cfg.KafkaBrokers
+	if len(s.Brokers) == 0 && s.cfg.DatabaseURL != "" {
+		s.Brokers = s.sharedBrokers()
+	}
 	if len(s.Brokers) == 0 {
+		for _, p := range s.cfg.KafkaPorts {
+			if err := portFree(fmt.Sprintf("127.0.0.1:%d", p), "embedded kafka", "LOCAL_KAFKA_PORTS=<three free ports> (or KAFKA_BROKERS for a Kafka of your own)"); err != nil {
+				return err
+			}
+		}
 		s.kafka = &embeddedKafka{dir: filepath.Join(s.cfg.StateDir, "kafka"), ports: s.cfg.KafkaPorts}
 		if err := s.kafka.Start(); err != nil {
 			return err
@@ -147,9 +221,35 @@ func (s *Stack) startKafka(ctx context.Context) error {
 	defer cancel()
 	replication := int16(min(3, len(s.Brokers)))
 	if err := connector.EnsureTopics(ctx, s.Brokers, topics, s.cfg.Partitions, replication); err != nil {
+		if s.kafka == nil {
+			return fmt.Errorf("create topics on KAFKA_BROKERS=%s: %w\n  (if KAFKA_BROKERS came from `. .local/stack.env` of a stack that has stopped, `unset DATABASE_URL KAFKA_BROKERS LOCAL_SECRETS_FROM` to run the private ones)", strings.Join(s.Brokers, ","), err)
+		}
 		return fmt.Errorf("create topics: %w", err)
 	}
 	return nil
+}
+
+// sharedBrokers returns the Kafka brokers of the stack running from the
+// default state folder when this runner is a replica of it: it shares that
+// stack's database but was given no KAFKA_BROKERS. A replica with a Kafka of
+// its own would deliver nothing of the shared payments (its consumer groups
+// would live on another broker).
+func (s *Stack) sharedBrokers() []string {
+	main := filepath.Join(s.cfg.Root, ".local")
+	if same, _ := samePath(main, s.cfg.StateDir); same {
+		return nil
+	}
+	state, err := ReadState(main)
+	if err != nil || state["KAFKA_BROKERS"] == "" {
+		return nil
+	}
+	if !sameDatabase(state["DATABASE_URL"], s.cfg.DatabaseURL) {
+		s.log.Warn("a stack is running from "+main+" with another database: this one starts a Kafka of its own; set KAFKA_BROKERS to share that stack's",
+			"its_brokers", state["KAFKA_BROKERS"])
+		return nil
+	}
+	s.log.Info("sharing the Kafka of the stack running from "+main+" (whose database this one uses)", "brokers", state["KAFKA_BROKERS"])
+	return strings.Split(state["KAFKA_BROKERS"], ",")
 }
 
 // Run builds and starts the functions, the gateway and the connectors, and
@@ -161,7 +261,7 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	if err != nil {
 		return fmt.Errorf("build functions: %w", err)
 	}
-	s.log.Info("functions built", "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("functions built", "took_ms", time.Since(start).Milliseconds())
 	secrets, err := s.writeSecrets()
 	if err != nil {
 		return err
@@ -177,7 +277,7 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		env := withEnv(s.functionEnv(fn, secrets), s.envOf[fn.Name])
 		s.envMu.Unlock()
 		return &process{name: fn.Name, binary: binaries[fn.Name], env: env,
-			log: s.log, out: s.logs, logFile: filepath.Join(logDir, fn.Name+".log")}
+			out: s.logs, logFile: filepath.Join(logDir, fn.Name+".log")}
 	}, s.base)
 	if err != nil {
 		return err
@@ -253,7 +353,9 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	}()
 	gwCtx, stopGateway := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopGateway()
-	go func() { errs <- gw.Run(gwCtx) }()
+	ln := s.gatewayLn
+	s.gatewayLn = nil // Serve closes it
+	go func() { errs <- gw.Serve(gwCtx, ln) }()
 	connCtx, stopConnector := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConnector()
 	connDone := make(chan error, 1)
@@ -266,16 +368,17 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	defer stopUI()
 	uiDone := make(chan error, 1)
 	uiRunning, connRunning := false, true
-	if runErr == nil && s.cfg.UI {
-		if _, err := os.Stat(filepath.Join(s.cfg.Root, "ui", "package.json")); err == nil {
-			uiRunning, runErr = s.startUI(uiCtx, uiDone)
-			if runErr == nil {
-				s.log.Info("ui ready", "url", fmt.Sprintf("http://localhost:%d", s.cfg.UIPort))
-			}
+	if runErr == nil && s.uiEnabled() {
+		uiRunning, runErr = s.startUI(uiCtx, uiDone)
+		if runErr == nil {
+			s.log.Info("ui ready", "url", fmt.Sprintf("http://localhost:%d", s.cfg.UIPort))
 		}
 	}
 	if runErr == nil {
-		s.log.Info("stack ready", "gateway", s.GatewayURL, "brokers", strings.Join(s.Brokers, ","), "database", s.DatabaseURL, "took", time.Since(start).Round(time.Millisecond))
+		runErr = s.writeState()
+	}
+	if runErr == nil {
+		s.log.Info("stack ready", "gateway", s.GatewayURL, "brokers", strings.Join(s.Brokers, ","), "database", s.DatabaseURL, "took_ms", time.Since(start).Milliseconds())
 		if ready != nil {
 			ready()
 		}
@@ -290,6 +393,7 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	}
 	// Stop in reverse order: the UI, no new events, then no new calls, then the functions.
 	s.log.Info("stopping")
+	os.Remove(filepath.Join(s.cfg.StateDir, StateFile))
 	stopUI()
 	if uiRunning {
 		<-uiDone
@@ -307,11 +411,17 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	return runErr
 }
 
+// waitFunctions waits until every function has a replica listening; a
+// replica that exits before any of its function's did fails the start at
+// once, with its last output (later crashes are the scaler's to replace).
 func (s *Stack) waitFunctions(ctx context.Context) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		missing := []string{}
 		for _, name := range s.scaler.Names() {
+			if err := s.scaler.Function(name).StartErr(); err != nil {
+				return err
+			}
 			if !s.Ready(name) {
 				missing = append(missing, name)
 			}
@@ -330,6 +440,25 @@ func (s *Stack) waitFunctions(ctx context.Context) error {
 	}
 }
 
+// writeState tells other terminals and programs where this stack runs.
+func (s *Stack) writeState() error {
+	vars := [][2]string{
+		{"GATEWAY_URL", s.GatewayURL},
+		{"KAFKA_BROKERS", strings.Join(s.Brokers, ",")},
+		{"DATABASE_URL", s.DatabaseURL},
+		{"LOCAL_STATE_DIR", s.cfg.StateDir},
+		// For a replica of this stack (Config.SecretsFrom).
+		{"LOCAL_SECRETS_FROM", filepath.Join(s.cfg.StateDir, "secrets")},
+	}
+	if s.uiEnabled() {
+		vars = append(vars, [2]string{"UI_URL", fmt.Sprintf("http://localhost:%d", s.cfg.UIPort)})
+	}
+	if err := writeState(s.cfg.StateDir, vars); err != nil {
+		return fmt.Errorf("write %s: %w", StateFile, err)
+	}
+	return nil
+}
+
 // writeSecrets puts the OpenFaaS secrets where the functions read them. The
 // API key and the event key are generated once and survive restarts.
 func (s *Stack) writeSecrets() (string, error) {
@@ -338,6 +467,9 @@ func (s *Stack) writeSecrets() (string, error) {
 		return "", err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "payments-db-url"), []byte(s.DatabaseURL), 0o600); err != nil {
+		return "", err
+	}
+	if err := s.shareSecrets(dir, "payments-api-key", "payments-event-key"); err != nil {
 		return "", err
 	}
 	var err error
@@ -356,6 +488,29 @@ func (s *Stack) writeSecrets() (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// shareSecrets copies the named secrets from Config.SecretsFrom into dir,
+// for a replica of the stack that keeps them (unless dir is that folder).
+func (s *Stack) shareSecrets(dir string, names ...string) error {
+	from := s.cfg.SecretsFrom
+	if from == "" {
+		return nil
+	}
+	if same, _ := samePath(from, dir); same {
+		return nil
+	}
+	for _, name := range names {
+		value, err := os.ReadFile(filepath.Join(from, name))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), value, 0o600)
+		}
+		if err != nil {
+			return fmt.Errorf("secret %s from LOCAL_SECRETS_FROM=%s: %w\n  (if it came from `. .local/stack.env` of a stack that has stopped, `unset DATABASE_URL KAFKA_BROKERS LOCAL_SECRETS_FROM` to run the private ones)", name, from, err)
+		}
+	}
+	s.log.Info("sharing the secrets of the running stack", "from", from, "secrets", strings.Join(names, ","))
+	return nil
 }
 
 // generatedSecret returns the secret file dir/name, first writing n random
@@ -467,7 +622,15 @@ func (s *Stack) StartKafka() error {
 	return s.kafka.Start()
 }
 
+// Close stops what Start started, for a stack that will not Run (Run stops
+// everything itself when its context ends).
+func (s *Stack) Close() { s.stopServices() }
+
 func (s *Stack) stopServices() {
+	if s.gatewayLn != nil {
+		s.gatewayLn.Close()
+	}
+	defer s.lock.unlock() // last: until everything is stopped, the folder is ours
 	if s.kafka != nil {
 		s.kafka.Stop()
 	}
@@ -475,5 +638,6 @@ func (s *Stack) stopServices() {
 		if err := s.pg.Stop(); err != nil {
 			s.log.Error("stop postgres", "err", err)
 		}
+		s.pg = nil
 	}
 }

@@ -28,7 +28,12 @@ import (
 	"handler/function/local/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		runChild()
+	}
+	os.Exit(testenv.Run(m))
+}
 
 // fixture is one running local stack shared by the scenarios below, which run
 // in order: each uses its own users, so counts never mix.
@@ -92,9 +97,16 @@ func mustStackWith(t *testing.T, change func(*runner.Config)) *fixture {
 		t.Fatalf("stack not ready\n%s", logs.String())
 	}
 	t.Cleanup(func() {
+		// Ctrl-C on an idle stack: everything is down within a few seconds.
+		start := time.Now()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("stack stopped with: %v", err)
+		}
+		took := time.Since(start)
+		t.Logf("the idle stack stopped in %v", took.Round(time.Millisecond))
+		if took > 5*time.Second {
+			t.Errorf("stopping the idle stack took %v, want under 5 s", took)
 		}
 	})
 	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
@@ -157,9 +169,11 @@ func TestLocalStack(t *testing.T) {
 	t.Run("the README's quick-start curl creates a payment and reads its result", func(t *testing.T) {
 		// The second block is the curl example; run it against this stack.
 		quick := MustReadmeBlockN(t, "## Quick start", 2)
-		quick = strings.ReplaceAll(quick, "http://127.0.0.1:8080", f.stack.GatewayURL)
-		quick = strings.ReplaceAll(quick, ".local/secrets", filepath.Join(f.state, "secrets"))
-		out, err := exec.Command("bash", "-euo", "pipefail", "-c", quick).CombinedOutput()
+		// Run from a shell that knows nothing of the stack: the block finds it.
+		quick = strings.ReplaceAll(quick, ". .local/stack.env", ". "+filepath.Join(f.state, "stack.env"))
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", quick)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("quick start: %v\n%s", err, out)
 		}
@@ -169,9 +183,9 @@ func TestLocalStack(t *testing.T) {
 	})
 
 	t.Run("the README's walkthrough of one payment runs", func(t *testing.T) {
+		// Only the state folder is given: the script reads the rest from it.
 		cmd := exec.Command("bash", filepath.Join(f.root, "docs", "follow-one-payment.sh"))
-		cmd.Env = append(os.Environ(), "GATEWAY="+f.stack.GatewayURL, "STATE="+f.state,
-			"DATABASE_URL="+f.stack.DatabaseURL, "BROKERS="+strings.Join(f.stack.Brokers, ","))
+		cmd.Env = append(cleanEnv(), "LOCAL_STATE_DIR="+f.state)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("follow-one-payment.sh: %v\n%s", err, out)
@@ -192,6 +206,10 @@ func TestLocalStack(t *testing.T) {
 				t.Fatalf("the walkthrough's output lacks %q:\n%s", want, out)
 			}
 		}
+	})
+
+	t.Run("docs/experiments.md's commands run on the embedded cluster", func(t *testing.T) {
+		f.runExperiments(t)
 	})
 
 	t.Run("hostile input through the gateway", func(t *testing.T) {
@@ -364,6 +382,21 @@ func (f *fixture) timedCall(t *testing.T, method, path, body, idempotencyKey str
 		t.Error(err)
 	}
 	return resp, msg, time.Since(start)
+}
+
+// cleanEnv is the test's environment without the stack's settings, as a new
+// terminal would have it.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "GATEWAY_URL", "KAFKA_BROKERS", "DATABASE_URL", "LOCAL_STATE_DIR", "GATEWAY_ADDR":
+		default:
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // call sends one request through the gateway, with the API key when given.

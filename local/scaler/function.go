@@ -43,7 +43,12 @@ type Function struct {
 	// heldUntil: a scale asked for through the API holds until then, and the
 	// autoscaler leaves the function alone meanwhile.
 	heldUntil time.Time
-	wg        sync.WaitGroup
+	// listened: a replica of the function has accepted calls at least once.
+	// Until then, startErr keeps why the first replica that exited before
+	// it listened did so.
+	listened bool
+	startErr error
+	wg       sync.WaitGroup
 }
 
 type replica struct {
@@ -106,18 +111,25 @@ func (f *Function) keep(ctx context.Context, r *replica) {
 		r.proc = p
 		f.mu.Unlock()
 		started := time.Now()
-		err := p.Run(ctx, func(addr *url.URL) { f.setReady(r, addr) })
+		listened := false
+		err := p.Run(ctx, func(addr *url.URL) {
+			listened = true
+			f.setReady(r, addr)
+		})
 		f.setReady(r, nil)
 		if ctx.Err() != nil {
 			return
 		}
 		f.mu.Lock()
 		f.restarts++
+		if !listened && !f.listened && f.startErr == nil {
+			f.startErr = err
+		}
 		f.mu.Unlock()
 		if time.Since(started) > 10*time.Second {
 			backoff = 100 * time.Millisecond
 		}
-		f.log.Warn("replica exited; replacing it", "function", f.name, "replica", r.id, "err", err, "in", backoff)
+		f.log.Warn("replica exited; replacing it", "function", f.name, "replica", r.id, "err", err, "restart_in_ms", backoff.Milliseconds())
 		select {
 		case <-ctx.Done():
 			return
@@ -132,6 +144,7 @@ func (f *Function) setReady(r *replica, addr *url.URL) {
 	defer f.mu.Unlock()
 	r.addr = addr
 	if addr != nil {
+		f.listened = true
 		r.since = time.Now()
 		close(f.changed)
 		f.changed = make(chan struct{})
@@ -231,6 +244,17 @@ func (f *Function) KillAll() error {
 		return errors.New(f.name + " has no running replica")
 	}
 	return errors.Join(errs...)
+}
+
+// StartErr is why a replica exited before it listened, when no replica of
+// the function had listened yet, or nil. A function that cannot start once
+// will not start on a retry either (a bad setting, a missing secret): the
+// local runner fails its start-up with this error rather than wait while
+// the replica is replaced again and again.
+func (f *Function) StartErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.startErr
 }
 
 // Restarts counts replicas that died and were replaced.

@@ -160,3 +160,36 @@ func TestParsePolicy(t *testing.T) {
 		}
 	}
 }
+
+// brokenProcess exits before it is ready, as a function with a bad setting.
+type brokenProcess struct{}
+
+func (brokenProcess) Run(context.Context, func(*url.URL)) error {
+	return errors.New("config: X is required")
+}
+func (brokenProcess) Kill() error { return nil }
+
+func TestAReplicaThatNeverListensIsAStartError(t *testing.T) {
+	s, err := New([]stack.Function{{Name: "fn"}}, func(stack.Function) Process { return brokenProcess{} }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	s.Start()
+	MustEventually(t, "a start error", func() bool { return s.Function("fn").StartErr() != nil })
+	if err := s.Function("fn").StartErr(); err.Error() != "config: X is required" {
+		t.Errorf("start error %v, want the replica's own", err)
+	}
+}
+
+func TestACrashAfterListeningIsNoStartError(t *testing.T) {
+	s := MustScaler(t, nil)
+	MustEventually(t, "a ready replica", func() bool { return available(s) == 1 })
+	if err := s.Function("fn").Kill(); err != nil {
+		t.Fatal(err)
+	}
+	MustEventually(t, "the replica replaced", func() bool { return s.Function("fn").Restarts() == 1 && available(s) == 1 })
+	if err := s.Function("fn").StartErr(); err != nil {
+		t.Errorf("start error %v after a replica that had listened crashed", err)
+	}
+}

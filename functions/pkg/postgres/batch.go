@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"handler/function/functions/pkg/payment"
 )
 
 // batcher runs concurrent calls of one kind together: the first call runs at
@@ -34,6 +36,10 @@ type call[Req, Res any] struct {
 	res  Res
 	err  error
 	done chan struct{}
+	// waitsOn names what the batch waits on for this call outside the
+	// database ("kafka" while its events are published), "" otherwise: a
+	// caller that leaves at its deadline then blames that, not the database.
+	waitsOn atomic.Value // string
 }
 
 // do queues req and returns its result once its batch has run, or an
@@ -72,7 +78,15 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	// c stays queued or in its batch; the batch skips or finishes it, and
 	// nobody reads its result.
 	var zero Res
-	return zero, classify(b.op, fmt.Errorf("no answer from the database in time: %w", ctx.Err()))
+	return zero, b.late(c)
+}
+
+// late is the error of a call whose caller left at its deadline.
+func (b *batcher[Req, Res]) late(c *call[Req, Res]) error {
+	if what, _ := c.waitsOn.Load().(string); what != "" {
+		return payment.Unavailable(what, fmt.Errorf("%s: no answer from %s in time: %w", b.op, what, c.ctx.Err()))
+	}
+	return classify(b.op, fmt.Errorf("no answer from the database in time: %w", c.ctx.Err()))
 }
 
 // loop runs batches until the queue is empty.
@@ -97,6 +111,9 @@ func (b *batcher[Req, Res]) runBatch(batch []*call[Req, Res]) {
 	live := batch[:0:0]
 	for _, c := range batch {
 		if c.ctx.Err() != nil { // its caller has left
+			// Its do may yet read the result (both of its waits end at
+			// once): never a success for work that was not done.
+			c.err = b.late(c)
 			close(c.done)
 			continue
 		}

@@ -492,7 +492,7 @@ func (s *Store) drainOutbox(ctx context.Context, limit int, publish func(context
 		}
 		failures = errors.Join(errs...)
 		if len(published) == 0 {
-			return nil
+			return errNothingSent
 		}
 		if err := markPublished(ctx, tx, published, s.now()); err != nil {
 			return err
@@ -500,6 +500,9 @@ func (s *Store) drainOutbox(ctx context.Context, limit int, publish func(context
 		sent = len(published)
 		return nil
 	})
+	if errors.Is(err, errNothingSent) {
+		err = nil
+	}
 	if err != nil {
 		return 0, classify("publish outbox", err)
 	}
@@ -539,6 +542,11 @@ func (s *Store) Expire(ctx context.Context, before time.Time, limit int) (events
 	}
 	return events, keys, nil
 }
+
+// errNothingSent rolls back a publishing transaction that has nothing to
+// mark. Committing instead would fail when the publish used up the caller's
+// deadline (Kafka down), and that failure would blame the database.
+var errNothingSent = errors.New("nothing was sent")
 
 // classify wraps err with its operation and marks connection failures as
 // EUNAVAILABLE, so that the caller answers 503 and the event is retried.

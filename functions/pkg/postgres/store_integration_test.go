@@ -280,3 +280,28 @@ func TestFrozenDatabaseEveryCallEndsByItsDeadline(t *testing.T) {
 		t.Fatalf("after the thaw: %v", err)
 	}
 }
+
+// A publish that waits on a dead Kafka until the caller's deadline fails as
+// Kafka's failure: the database was fine, and the error must not say it was
+// not (the relay logged "database is unavailable" during Kafka outages).
+// create-payment sends its events from memory after the commit, outside the
+// store, so the relay's sweep is the store's one publish.
+func TestAPublishThatRunsOutOfTimeOnKafkaBlamesKafka(t *testing.T) {
+	s := MustStore(t)
+	waitForKafka := func(ctx context.Context, batch []outbox.Message) []error {
+		<-ctx.Done()
+		errs := make([]error, len(batch))
+		for i := range errs {
+			errs[i] = payment.Unavailable("kafka", ctx.Err())
+		}
+		return errs
+	}
+	storetest.MustCreate(t, s, storetest.MustPayment(t, uuid.New(), "10", time.Now()))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	sent, err := s.PublishOutbox(ctx, 1, waitForKafka)
+	cancel()
+	var perr *payment.Error
+	if sent != 0 || !errors.As(err, &perr) || perr.Message != "kafka is unavailable, retry later" {
+		t.Errorf("sent %d, err %v; want Kafka named as the cause", sent, err)
+	}
+}

@@ -29,7 +29,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -177,42 +176,7 @@ func status(ctx context.Context, c *kafkacluster.Cluster, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	m, err := c.Describe(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nthe cluster lists brokers %v; active controller %d\n\n", m.BrokerIDs(), m.ControllerID)
-	fmt.Fprintf(out, "%-24s %4s %7s %-10s %-10s\n", "topic", "part", "leader", "replicas", "isr")
-	for _, p := range m.Partitions {
-		if strings.HasPrefix(p.Topic, "__") {
-			continue // Kafka's own topics: 50 partitions each, nothing to learn here
-		}
-		fmt.Fprintf(out, "%-24s %4d %7d %-10s %-10s\n", p.Topic, p.Partition, p.Leader, ids(p.Replicas), ids(p.ISR))
-	}
-	groups, err := c.Groups(ctx)
-	if err != nil {
-		return err
-	}
-	for _, g := range groups {
-		fmt.Fprintf(out, "\nconsumer group %s: %s, %d member(s)\n", g.Name, g.State, len(g.Members))
-		for _, m := range g.Members {
-			var assigned []string
-			for topic, parts := range m.Assigned {
-				assigned = append(assigned, fmt.Sprintf("%s %s", topic, ids(parts)))
-			}
-			slices.Sort(assigned)
-			fmt.Fprintf(out, "  %s %s: %s\n", m.Host, m.ID, strings.Join(assigned, "; "))
-		}
-	}
-	return nil
-}
-
-func ids(v []int32) string {
-	s := make([]string, len(v))
-	for i, id := range v {
-		s[i] = strconv.Itoa(int(id))
-	}
-	return strings.Join(s, ",")
+	return kafkacluster.WriteStatus(ctx, out, addrs)
 }
 
 // configFromEnv reads the settings once, with the cluster and the jar cache
