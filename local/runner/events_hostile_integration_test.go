@@ -194,23 +194,3 @@ func (f *fixture) post(t *testing.T, path string, header http.Header, body []byt
 	t.Helper()
 	return f.send(t, http.MethodPost, path, header, body)
 }
-
-// send sends one request through the gateway with the given headers.
-func (f *fixture) send(t *testing.T, method, path string, header http.Header, body []byte) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, f.stack.GatewayURL+path, strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = header
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	msg, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, msg
-}

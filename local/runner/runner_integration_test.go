@@ -402,14 +402,21 @@ func cleanEnv() []string {
 // call sends one request through the gateway, with the API key when given.
 func (f *fixture) call(t *testing.T, method, path, body, key string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, f.stack.GatewayURL+path, strings.NewReader(body))
+	header := http.Header{"Content-Type": {"application/json"}}
+	if key != "" {
+		header.Set("Authorization", "Bearer "+key)
+	}
+	return f.send(t, method, path, header, []byte(body))
+}
+
+// send sends one request through the gateway with the given headers.
+func (f *fixture) send(t *testing.T, method, path string, header http.Header, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.stack.GatewayURL+path, strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
+	req.Header = header
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
