@@ -126,13 +126,7 @@ func (in *Inspector) Groups(ctx context.Context, groups map[string][]string, top
 // describeTopics returns each topic's partitions with their leaders and
 // offsets, in the order asked, partitions by number.
 func describeTopics(ctx context.Context, cl *kgo.Client, topics []string) ([]TopicState, error) {
-	mreq := kmsg.NewPtrMetadataRequest()
-	for _, topic := range topics {
-		mt := kmsg.NewMetadataRequestTopic()
-		mt.Topic = kmsg.StringPtr(topic)
-		mreq.Topics = append(mreq.Topics, mt)
-	}
-	mresp, err := mreq.RequestWith(ctx, cl)
+	mresp, err := metadataRequest(topics).RequestWith(ctx, cl)
 	if err != nil {
 		// No answer at all (an answer with an error code is handled below).
 		return nil, fmt.Errorf("metadata: %w: %w", ErrUnreachable, err)

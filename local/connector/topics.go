@@ -151,13 +151,7 @@ func ensureOnce(ctx context.Context, cl *kgo.Client, topics []string, partitions
 
 // notReady returns the topics that do not exist or have a partition without a leader.
 func notReady(ctx context.Context, cl *kgo.Client, topics []string) ([]string, error) {
-	req := kmsg.NewPtrMetadataRequest()
-	for _, t := range topics {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(t)
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := metadataRequest(topics).RequestWith(ctx, cl)
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
@@ -179,4 +173,15 @@ func notReady(ctx context.Context, cl *kgo.Client, topics []string) ([]string, e
 		}
 	}
 	return missing, nil
+}
+
+// metadataRequest asks for the metadata of the named topics only.
+func metadataRequest(topics []string) *kmsg.MetadataRequest {
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	return req
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // MustFreePort returns a TCP port that was free a moment ago.
@@ -26,13 +25,7 @@ func MustPartitions(tb testing.TB, brokers []string, topics ...string) map[strin
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	for _, t := range topics {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(t)
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := req.RequestWith(ctx, MustClient(tb, brokers))
+	resp, err := metadataRequest(topics).RequestWith(ctx, MustClient(tb, brokers))
 	if err != nil {
 		tb.Fatalf("metadata: %v", err)
 	}
