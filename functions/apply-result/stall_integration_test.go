@@ -34,11 +34,7 @@ func TestFrozenDatabaseAnswers503InSeconds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: dbURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testenv.MustStore(t, postgres.Config{URL: dbURL})
 	apply := func(p payment.Payment, processed time.Time) handler.Response {
 		e := functest.Signed(events.Processed(payment.Result{PaymentID: p.ID, Success: true, Details: "ok", Processed: processed}))
 		return s.handle(context.Background(), functest.MustStructuredRequest(t, e, "text/plain"))

@@ -78,11 +78,7 @@ func TestKafkaDownLeavesEventInOutboxForTheRelay(t *testing.T) {
 	}
 
 	_, brokers := testenv.MustKafka(t, "payments")
-	store, err := postgres.Open(context.Background(), postgres.Config{URL: dbURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := testenv.MustStore(t, postgres.Config{URL: dbURL})
 	pub, err := kafka.NewPublisher(kafka.Config{Brokers: brokers})
 	if err != nil {
 		t.Fatal(err)

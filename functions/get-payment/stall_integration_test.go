@@ -33,11 +33,7 @@ func TestFrozenDatabaseAnswers503InSeconds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: dbURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testenv.MustStore(t, postgres.Config{URL: dbURL})
 	p := storetest.MustPayment(t, uuid.New(), "10", time.Now())
 	storetest.MustCreate(t, db, p)
 	get := func(query string) handler.Response {

@@ -89,11 +89,7 @@ func TestFrozenDatabaseAnswers503InSeconds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: dbURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testenv.MustStore(t, postgres.Config{URL: dbURL})
 	if r := mustRun(t, s); r.Published != 0 { // the pool and the producer are up
 		t.Fatalf("first run: %+v", r)
 	}
@@ -129,11 +125,7 @@ func TestRunRemovesWhatIsPastRetention(t *testing.T) {
 	_, brokers := testenv.MustKafka(t, events.PaymentsTopic)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	clock := now
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: dbURL, Now: func() time.Time { return clock }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testenv.MustStore(t, postgres.Config{URL: dbURL, Now: func() time.Time { return clock }})
 	pub, err := kafka.NewPublisher(kafka.Config{Brokers: brokers})
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"handler/function/db"
+	"handler/function/functions/pkg/postgres"
 	"handler/function/local/pgcluster"
 )
 
@@ -99,6 +100,18 @@ func MustDatabase(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return c.URL(name)
+}
+
+// MustStore opens a Postgres store configured by cfg (cfg.URL from
+// MustDatabase) and closes it when the test ends.
+func MustStore(tb testing.TB, cfg postgres.Config) *postgres.Store {
+	tb.Helper()
+	s, err := postgres.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
 }
 
 func sanitize(s string) string {

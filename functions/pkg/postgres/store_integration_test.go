@@ -34,12 +34,7 @@ func MustStore(tb testing.TB) *postgres.Store {
 func MustStoreWith(tb testing.TB, cfg postgres.Config) *postgres.Store {
 	tb.Helper()
 	cfg.URL = testenv.MustDatabase(tb)
-	s, err := postgres.Open(context.Background(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Close)
-	return s
+	return testenv.MustStore(tb, cfg)
 }
 
 func TestContract(t *testing.T) {
