@@ -15,7 +15,6 @@ import (
 	"handler/function/functions/pkg/events"
 	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/payment"
-	"handler/function/functions/pkg/postgres"
 	"handler/function/functions/pkg/storetest"
 	"handler/function/local/testenv"
 )
@@ -27,14 +26,12 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 // attempt may or may not have committed; either way the redelivery after
 // the thaw leaves the payment with this result, applied once.
 func TestFrozenDatabaseAnswers503InSeconds(t *testing.T) {
-	dbURL := testenv.MustDatabase(t)
-	t.Setenv("DATABASE_URL", dbURL)
+	db := testenv.MustDatabaseEnv(t)
 	t.Setenv("OPENFAAS_SECRETS_DIR", functest.MustSecretsDir(t))
 	s, err := newService()
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := testenv.MustStore(t, postgres.Config{URL: dbURL})
 	apply := func(p payment.Payment, processed time.Time) handler.Response {
 		e := functest.Signed(events.Processed(payment.Result{PaymentID: p.ID, Success: true, Details: "ok", Processed: processed}))
 		return s.handle(context.Background(), functest.MustStructuredRequest(t, e, "text/plain"))

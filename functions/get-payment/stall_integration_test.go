@@ -15,7 +15,6 @@ import (
 	handler "github.com/openfaas/templates-sdk/go-http"
 
 	"handler/function/functions/pkg/functest"
-	"handler/function/functions/pkg/postgres"
 	"handler/function/functions/pkg/storetest"
 	"handler/function/local/testenv"
 )
@@ -26,14 +25,12 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 // list each a 503 with Retry-After within seconds, well inside the function's
 // timeout, and the reads work again after the thaw.
 func TestFrozenDatabaseAnswers503InSeconds(t *testing.T) {
-	dbURL := testenv.MustDatabase(t)
+	db := testenv.MustDatabaseEnv(t)
 	t.Setenv("OPENFAAS_SECRETS_DIR", t.TempDir())
-	t.Setenv("DATABASE_URL", dbURL)
 	s, err := newService()
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := testenv.MustStore(t, postgres.Config{URL: dbURL})
 	p := storetest.MustPayment(t, uuid.New(), "10", time.Now())
 	storetest.MustCreate(t, db, p)
 	get := func(query string) handler.Response {

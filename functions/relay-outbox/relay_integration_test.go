@@ -81,15 +81,13 @@ func mustTopicSize(t *testing.T, brokers []string, topic string) int64 {
 // with Retry-After within seconds. Nothing was sent meanwhile, and the next
 // run after the thaw publishes every waiting event once.
 func TestFrozenDatabaseAnswers503InSeconds(t *testing.T) {
-	dbURL := testenv.MustDatabase(t)
+	db := testenv.MustDatabaseEnv(t)
 	_, brokers := testenv.MustKafka(t, events.PaymentsTopic)
-	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
 	s, err := newService()
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := testenv.MustStore(t, postgres.Config{URL: dbURL})
 	if r := mustRun(t, s); r.Published != 0 { // the pool and the producer are up
 		t.Fatalf("first run: %+v", r)
 	}

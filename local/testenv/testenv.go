@@ -114,6 +114,15 @@ func MustStore(tb testing.TB, cfg postgres.Config) *postgres.Store {
 	return s
 }
 
+// MustDatabaseEnv points DATABASE_URL, which a function's configuration reads,
+// at a new migrated database, and returns a store on it.
+func MustDatabaseEnv(tb testing.TB) *postgres.Store {
+	tb.Helper()
+	url := MustDatabase(tb)
+	tb.Setenv("DATABASE_URL", url)
+	return MustStore(tb, postgres.Config{URL: url})
+}
+
 func sanitize(s string) string {
 	return strings.Map(func(r rune) rune {
 		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
