@@ -26,21 +26,29 @@ func doubler(release <-chan struct{}) (*batcher[int, int], *[]int, *sync.Mutex) 
 	return b, &sizes, &mu
 }
 
+// batchRunning holds while a batch runs with no call queued behind it.
+func batchRunning(b *batcher[int, int]) bool { return b.running && len(b.queue) == 0 }
+
+// waitBatcher polls until cond, read under the batcher's lock, holds.
+func waitBatcher(b *batcher[int, int], cond func(*batcher[int, int]) bool) {
+	for {
+		b.mu.Lock()
+		ok := cond(b)
+		b.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestBatcherGroupsCallsThatWaitWhileABatchRuns(t *testing.T) {
 	release := make(chan struct{})
 	b, sizes, mu := doubler(release)
 	first := make(chan int, 1)
 	go func() { r, _ := b.do(t.Context(), 1); first <- r }()
 	// Wait until the first call's batch is running, then queue 50 more.
-	for {
-		b.mu.Lock()
-		running := b.running && len(b.queue) == 0
-		b.mu.Unlock()
-		if running {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitBatcher(b, batchRunning)
 	var wg sync.WaitGroup
 	results := make([]int, 50)
 	for i := range results {
@@ -76,15 +84,7 @@ func TestBatcherLeavesOutCallsWhoseContextEndedWhileQueued(t *testing.T) {
 	release := make(chan struct{})
 	b, sizes, mu := doubler(release)
 	go b.do(context.Background(), 1) // holds the batcher busy until release
-	for {
-		b.mu.Lock()
-		running := b.running && len(b.queue) == 0
-		b.mu.Unlock()
-		if running {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitBatcher(b, batchRunning)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { _, err := b.do(ctx, 2); done <- err }()
@@ -103,15 +103,8 @@ func TestBatcherLeavesOutCallsWhoseContextEndedWhileQueued(t *testing.T) {
 		t.Fatalf("err = %v, want unavailable wrapping context.Canceled", err)
 	}
 	close(release)
-	for { // until the batcher has run everything queued
-		b.mu.Lock()
-		running := b.running
-		b.mu.Unlock()
-		if !running {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// Until the batcher has run everything queued.
+	waitBatcher(b, func(b *batcher[int, int]) bool { return !b.running })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(*sizes) != 1 {
@@ -160,15 +153,7 @@ func TestBatcherCallerLeavesARunningBatchAtItsDeadline(t *testing.T) {
 	stayer.Add(1)
 	var err error
 	go func() { defer leaver.Done(); _, err = b.do(ctx, 1) }()
-	for { // the leaver's batch is running
-		b.mu.Lock()
-		running := b.running && len(b.queue) == 0
-		b.mu.Unlock()
-		if running {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitBatcher(b, batchRunning) // the leaver's batch
 	go func() { defer stayer.Done(); r, _ := b.do(t.Context(), 2); other <- r }()
 	leaver.Wait() // returns while release is still open: the batch has not finished
 	if !errors.Is(err, context.DeadlineExceeded) || payment.ErrorCode(err) != payment.EUNAVAILABLE {
