@@ -118,7 +118,7 @@ func TestAsyncCallbackGoesOnlyToAllowedHosts(t *testing.T) {
 	t.Run("loopback by default", func(t *testing.T) {
 		tg := MustStartGateway(t, Config{})
 		MustUpstream(t, tg, "echo", func(w http.ResponseWriter, r *http.Request) {})
-		for callback, want := range map[string]int{
+		wantCallbackStatus(t, tg, map[string]int{
 			"http://169.254.169.254/latest/meta-data/": http.StatusBadRequest,
 			"http://example.com/hook":                  http.StatusBadRequest,
 			"https://10.0.0.1:8443/":                   http.StatusBadRequest,
@@ -127,27 +127,28 @@ func TestAsyncCallbackGoesOnlyToAllowedHosts(t *testing.T) {
 			"http://127.0.0.1:9/hook":                  http.StatusAccepted,
 			"http://[::1]:9/hook":                      http.StatusAccepted,
 			"http://LOCALHOST:9/hook":                  http.StatusAccepted,
-		} {
-			req := MustRequest(t, http.MethodPost, tg.URL+"/async-function/echo", strings.NewReader("x"))
-			req.Header.Set("X-Callback-Url", callback)
-			if resp, body := MustDo(t, req); resp.StatusCode != want {
-				t.Errorf("X-Callback-Url %s: %d %q, want %d", callback, resp.StatusCode, body, want)
-			}
-		}
+		})
 	})
 	t.Run("a configured list replaces the default", func(t *testing.T) {
 		tg := MustStartGateway(t, Config{CallbackHosts: []string{"hooks.internal"}})
-		for callback, want := range map[string]int{
+		wantCallbackStatus(t, tg, map[string]int{
 			"http://hooks.internal:8080/done": http.StatusAccepted,
 			"http://127.0.0.1:9/hook":         http.StatusBadRequest,
-		} {
-			req := MustRequest(t, http.MethodPost, tg.URL+"/async-function/echo", strings.NewReader("x"))
-			req.Header.Set("X-Callback-Url", callback)
-			if resp, body := MustDo(t, req); resp.StatusCode != want {
-				t.Errorf("X-Callback-Url %s: %d %q, want %d", callback, resp.StatusCode, body, want)
-			}
-		}
+		})
 	})
+}
+
+// wantCallbackStatus queues an async call with each X-Callback-Url and wants
+// the status given for it.
+func wantCallbackStatus(t *testing.T, tg *testGateway, want map[string]int) {
+	t.Helper()
+	for callback, status := range want {
+		req := MustRequest(t, http.MethodPost, tg.URL+"/async-function/echo", strings.NewReader("x"))
+		req.Header.Set("X-Callback-Url", callback)
+		if resp, body := MustDo(t, req); resp.StatusCode != status {
+			t.Errorf("X-Callback-Url %s: %d %q, want %d", callback, resp.StatusCode, body, status)
+		}
+	}
 }
 
 // neverAnswers is a callback receiver that reads the request and never
