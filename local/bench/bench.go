@@ -173,7 +173,12 @@ func runnerConfig(cfg Config, stateDir string) (runner.Config, error) {
 	if err != nil {
 		return runner.Config{}, err
 	}
+	st, err := stack.Load(filepath.Join(cfg.Root, "stack.yml"))
+	if err != nil {
+		return runner.Config{}, err
+	}
 	return runner.Config{
+		Labels:       oneReplicaEach(st),
 		Root:         cfg.Root,
 		StateDir:     stateDir,
 		GatewayAddr:  fmt.Sprintf("127.0.0.1:%d", ports[0]),
@@ -183,6 +188,24 @@ func runnerConfig(cfg Config, stateDir string) (runner.Config, error) {
 		RelayEvery:   5 * time.Second,
 		FunctionEnv:  instantProvider,
 	}, nil
+}
+
+// oneReplicaEach pins every function to one replica, never zero: the bench
+// measures what each process costs on this machine, and its phases call a
+// function's own port. On two cores more replicas add only their pools,
+// producers and connections (the autoscaler scaled create-payment and
+// get-payment to 10 during a run, and the bench process ran out of open
+// files); scaling is shown by TestServerless and the System page instead.
+func oneReplicaEach(st *stack.Stack) map[string]map[string]string {
+	labels := map[string]map[string]string{}
+	for _, fn := range st.Sorted() {
+		labels[fn.Name] = map[string]string{
+			"com.openfaas.scale.min":  "1",
+			"com.openfaas.scale.max":  "1",
+			"com.openfaas.scale.zero": "false",
+		}
+	}
+	return labels
 }
 
 // instantProvider is process-payment's environment for an instant provider.
