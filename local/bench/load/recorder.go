@@ -92,13 +92,28 @@ type Summary struct {
 func (r *Recorder) Summary() Summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	s := r.counts()
+	s.Latency = Distribution(r.latencies)
+	return s
+}
+
+// Snapshot is Summary without the latencies, cheap enough for every tick of
+// a progress line.
+func (r *Recorder) Snapshot() Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.counts()
+}
+
+// counts is the summary but for latencies; r.mu is held.
+func (r *Recorder) counts() Summary {
 	elapsed := r.elapsed
 	if elapsed == 0 && !r.started.IsZero() {
 		elapsed = time.Since(r.started)
 	}
 	s := Summary{
 		OK: r.ok.Load(), Failed: r.failed.Load(), Refused: r.refused.Load(), Dropped: r.dropped.Load(),
-		Seconds: elapsed.Seconds(), Latency: Distribution(r.latencies),
+		Seconds: elapsed.Seconds(),
 	}
 	if elapsed > 0 {
 		s.PerSecond = float64(s.OK) / elapsed.Seconds()
