@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"handler/function/local/bench/loadgen"
 	"handler/function/local/runner"
 	"handler/function/local/stack"
 )
@@ -28,6 +29,7 @@ type bench struct {
 	stack    *runner.Stack
 	fns      *stack.Stack
 	stateDir string
+	exe      string // this program, which is also the load generator
 	client   *http.Client
 	db       *pgxpool.Pool // the payments database, for setting up and checking
 	progress *progress
@@ -90,7 +92,11 @@ func Run(ctx context.Context, cfg Config, out, status io.Writer) error {
 		return fmt.Errorf("connect to the payments database: %w", err)
 	}
 	defer pool.Close()
-	b := &bench{cfg: cfg, stack: st, fns: fns, stateDir: stateDir, client: newClient(), db: pool, progress: p, results: res}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this program to run the load generator: %w", err)
+	}
+	b := &bench{cfg: cfg, stack: st, fns: fns, stateDir: stateDir, exe: exe, client: loadgen.NewClient(), db: pool, progress: p, results: res}
 	defer b.client.CloseIdleConnections()
 
 	cpuStart, cpuErr := sampleCPU(stateDir)
@@ -251,16 +257,6 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// newClient is the load generator's HTTP client: enough idle connections that
-// a thousand long-polls, or a burst of open-loop requests, each keep theirs.
-func newClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 4096
-	tr.MaxIdleConnsPerHost = 4096
-	tr.DisableCompression = true
-	return &http.Client{Transport: tr}
 }
 
 // settle waits until every payment has left pending and every event has

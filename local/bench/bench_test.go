@@ -101,3 +101,46 @@ func TestOthersShareSubtractsOurOwnTime(t *testing.T) {
 		t.Fatalf("others' share = %v, want 0.3 (600 busy - 300 ours of 1000)", got)
 	}
 }
+
+func TestTheStacksCPUPerCreateLeavesOutTheLoadGenerator(t *testing.T) {
+	r := newResults(Config{})
+	r.CPU[phaseThroughput] = cpuByPart{benchProcess: 1, "create-payment": 1.5, "postgres": 0.5}
+	r.LoadGenerator[phaseThroughput] = 2 // as much as the stack: counted in, it would double the figure
+	r.countUnits(phaseThroughput, "create", 10000)
+	r.evaluate()
+	if len(r.Targets) != 1 || r.Targets[0].Name != "CPU per create, every process" || r.Targets[0].Actual != "0.30 ms" || !r.Targets[0].Met {
+		t.Fatalf("targets %+v, want CPU per create 0.30 ms, met", r.Targets)
+	}
+	var table bytes.Buffer
+	r.printTable(&table)
+	for _, s := range []string{"(3.0 in all)", "and apart, load generator (not the stack) 2.0", "0.300 in all", "and apart, load generator (not the stack) 0.200"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, table.String())
+		}
+	}
+}
+
+func TestThePartsOfTheStackLeaveOutTheBenchProcesssChildren(t *testing.T) {
+	const bench, fn, generator, postmaster, backend = 100, 200, 300, 400, 401
+	procs := map[int]procTimes{
+		// Its cutime holds a load generator (and a pgbench) it has waited for.
+		bench:      {ppid: 1, self: 300, children: 900},
+		fn:         {ppid: bench, self: 150},
+		generator:  {ppid: bench, self: 250}, // one running now
+		postmaster: {ppid: 1, self: 10, children: 20},
+		backend:    {ppid: postmaster, self: 70},
+	}
+	got := partsOf(procs, bench, map[string]int{"create-payment": fn}, postmaster)
+	want := cpuByPart{benchProcess: 3, "create-payment": 1.5, "postgres": 1}
+	if len(got) != len(want) {
+		t.Fatalf("parts %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %v CPU seconds, want %v (parts %v)", k, got[k], v, got)
+		}
+	}
+	if _, ok := partsOf(procs, bench, nil, 0)["postgres"]; ok {
+		t.Error("an unknown postmaster was counted")
+	}
+}

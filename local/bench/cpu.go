@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // cpuSample is the machine's CPU time and this run's share of it, in clock
@@ -126,37 +127,55 @@ type cpuByPart map[string]float64
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times on Linux.
 const clockTicks = 100
 
-// sampleParts reads the CPU time used so far by this process (gateway,
-// connector, Kafka and load generator share it), by each function's process,
-// and by the Postgres server with all its backends.
+// benchProcess is the part of the stack that runs in the benchmark's own
+// process.
+const benchProcess = "bench process (gateway, connector, kafka)"
+
+// sampleParts reads the CPU time used so far by each part of the stack.
 func (b *bench) sampleParts() (cpuByPart, error) {
 	procs, err := readProcs()
 	if err != nil {
 		return nil, err
 	}
-	out := cpuByPart{}
-	if p, ok := procs[os.Getpid()]; ok {
-		out["bench process (gateway, connector, kafka, load)"] = float64(p.self) / clockTicks
-	}
 	pids, err := processesOf(b.stateDir)
 	if err != nil {
 		return nil, err
 	}
+	functions := map[string]int{}
 	for _, fn := range b.fns.Sorted() {
 		if pid, ok := pids[b.binary(fn.Name)]; ok {
-			out[fn.Name] = float64(procs[pid].self) / clockTicks
+			functions[fn.Name] = pid
 		}
 	}
-	if pm, err := postmasterPID(b.stateDir); err == nil {
-		total := procs[pm].self + procs[pm].children
+	postmaster, _ := postmasterPID(b.stateDir) // 0 when it cannot be read
+	return partsOf(procs, os.Getpid(), functions, postmaster), nil
+}
+
+// partsOf divides the CPU time of procs among the stack's parts: the
+// benchmark's process (gateway, connector and Kafka), each function's process
+// and the Postgres server (postmaster pid; 0 when unknown) with all its
+// backends, living or exited. The benchmark process counts without its
+// children: those it has waited for (the load generator, pgbench, builds,
+// function processes before a restart) are added to its cutime, and are not
+// the stack's, or are counted as functions while they run.
+func partsOf(procs map[int]procTimes, self int, functions map[string]int, postmaster int) cpuByPart {
+	out := cpuByPart{}
+	if p, ok := procs[self]; ok {
+		out[benchProcess] = float64(p.self) / clockTicks
+	}
+	for name, pid := range functions {
+		out[name] = float64(procs[pid].self) / clockTicks
+	}
+	if pm, ok := procs[postmaster]; ok && postmaster != 0 {
+		total := pm.self + pm.children
 		for _, p := range procs {
-			if p.ppid == pm {
+			if p.ppid == postmaster {
 				total += p.self
 			}
 		}
 		out["postgres"] = float64(total) / clockTicks
 	}
-	return out, nil
+	return out
 }
 
 // since returns the CPU seconds each part used between before and now.
@@ -168,18 +187,18 @@ func (now cpuByPart) since(before cpuByPart) cpuByPart {
 	return out
 }
 
-// measureCPU runs load and records the CPU seconds each part used meanwhile.
-// A failed reading is reported and does not fail the phase.
-func (b *bench) measureCPU(phase string, load func()) {
+// measureCPU runs load and records the CPU seconds each part of the stack
+// used meanwhile, and apart from them what the load generator's own process
+// used, which load returns. A failed reading is reported and does not fail
+// the phase.
+func (b *bench) measureCPU(phase string, load func() (generator time.Duration)) {
 	before, errBefore := b.sampleParts()
-	load()
-	// An overloaded phase leaves thousands of idle connections, each a file
-	// descriptor that reading /proc may then lack.
-	b.client.CloseIdleConnections()
+	generator := load()
 	after, errAfter := b.sampleParts()
 	if err := errors.Join(errBefore, errAfter); err != nil {
 		b.progress.Line("CPU use during %s not measured: %v", phase, err)
 		return
 	}
 	b.results.CPU[phase] = after.since(before)
+	b.results.LoadGenerator[phase] = generator.Seconds()
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"handler/function/local/bench/load"
+	"handler/function/local/bench/loadgen"
 )
 
 // EndToEnd is what the end-to-end run measured: payments offered at a fixed
@@ -179,45 +180,56 @@ func (b *bench) endToEnd(ctx context.Context, phase string, rate float64, drain,
 	}()
 	defer func() { stopListening(); <-listening }()
 
-	rec := &load.Recorder{}
-	call := func(ctx context.Context) error {
-		at := time.Now()
-		id, err := b.create(ctx)
-		if err == nil {
-			tl.sentAt(id, at)
+	var prog lastProgress
+	sent := func(batch []loadgen.Created) {
+		for _, c := range batch {
+			tl.sentAt(c.ID, c.Sent)
 		}
-		return err
 	}
-	start := time.Now()
-	windowEnd := start.Add(b.cfg.E2EDuration)
+	shown := time.Now()
 	stop := b.progress.Track(func() string {
-		sent, applied := tl.counts()
+		created, applied := tl.counts()
+		p := prog.get()
 		return fmt.Sprintf("%s at %.0f/s: %4.0fs/%.0fs  created %d  applied %d  refused %d  failed %d",
-			phase, rate, time.Since(start).Seconds(), b.cfg.E2EDuration.Seconds(), sent, applied, rec.Refused(), rec.Failed())
+			phase, rate, time.Since(shown).Seconds(), b.cfg.E2EDuration.Seconds(), created, applied, p.Refused, p.Failed)
 	})
 	stopProfiles, err := b.startProfiles(ctx, phase, b.cfg.E2EDuration)
 	if err != nil {
+		stop(phase + ": profiling failed")
 		return nil, err
 	}
 	// The CPU of the whole run, the drain included: every payment's cost.
-	var drainDeadline time.Time
-	b.measureCPU(phase, func() {
-		load.Open(ctx, rate, b.cfg.E2EDuration, maxInFlight, call, rec)
-		drainDeadline = time.Now().Add(drain)
+	// The load generator reports each payment it created, with when its
+	// request was sent, while the run goes on; it has reported them all when
+	// it ends.
+	var res loadgen.Result
+	var runErr error
+	b.measureCPU(phase, func() time.Duration {
+		spec := loadgen.Spec{URL: b.gatewayCreate(), Mode: loadgen.Open, Rate: rate, Duration: b.cfg.E2EDuration, MaxInFlight: maxInFlight, IDs: true}
+		if res, runErr = b.generate(ctx, spec, &prog, sent); runErr != nil {
+			return res.CPU
+		}
+		drainDeadline := time.Now().Add(drain)
 		for ctx.Err() == nil && time.Now().Before(drainDeadline) {
-			if sent, applied := tl.counts(); applied == sent {
+			if created, applied := tl.counts(); applied == created {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		return res.CPU
 	})
-	if err := stopProfiles(); err != nil {
+	if err := errors.Join(runErr, stopProfiles()); err != nil {
+		stop(fmt.Sprintf("%s failed: %v", phase, err))
 		return nil, err
 	}
 	stopListening()
 	<-listening
 
-	e := EndToEnd{OfferedPerSecond: rate, Seconds: b.cfg.E2EDuration.Seconds(), Create: rec.Summary(), SteadyFromSecond: steadyFrom.Seconds()}
+	// The window is the load generator's run (the parent's and the child's
+	// clocks are the same wall clock).
+	start := res.Started
+	windowEnd := start.Add(b.cfg.E2EDuration)
+	e := EndToEnd{OfferedPerSecond: rate, Seconds: b.cfg.E2EDuration.Seconds(), Create: res.Summary, SteadyFromSecond: steadyFrom.Seconds()}
 	var ids []uuid.UUID
 	var latencies []time.Duration
 	perSecond := make([]int64, int(b.cfg.E2EDuration/time.Second))

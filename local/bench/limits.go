@@ -163,7 +163,7 @@ func (b *bench) measureSarama(ctx context.Context) error {
 		return err
 	}
 	rec := &load.Recorder{}
-	stop := b.progress.Track(func() string { return trackLine("limit: sarama", rec, b.cfg.Duration) })
+	stop := b.progress.Track(func() string { return trackLine("limit: sarama", rec.Snapshot(), b.cfg.Duration) })
 	load.Closed(ctx, b.cfg.Concurrency, b.cfg.Duration, func(ctx context.Context) error {
 		_, _, err := producer.SendMessage(&sarama.ProducerMessage{
 			Topic: limitTopic, Key: sarama.StringEncoder(uuid.NewString()), Value: sarama.ByteEncoder(value),
@@ -199,7 +199,7 @@ func (b *bench) measureGatewayRead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stop := b.progress.Track(func() string { return trackLine("limit: gateway read", rec, b.cfg.Duration) })
+	stop := b.progress.Track(func() string { return trackLine("limit: gateway read", rec.Snapshot(), b.cfg.Duration) })
 	load.Closed(ctx, b.cfg.Concurrency, b.cfg.Duration, func(ctx context.Context) error {
 		_, err := b.readPayment(ctx, p.id, p.user, 0)
 		return err

@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"handler/function/local/bench/loadgen"
 	"handler/function/local/runner"
 )
 
@@ -31,6 +32,15 @@ func main() {
 	runner.TuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) == 2 && os.Args[1] == loadgen.ChildArg {
+		// Started by the benchmark to generate a phase's load in a process
+		// of its own.
+		if err := loadgen.Child(ctx, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench load generator:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg, err := ConfigFromFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return

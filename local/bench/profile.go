@@ -86,7 +86,7 @@ func (b *bench) enableProfiling(ctx context.Context) error {
 }
 
 // startProfiles takes CPU profiles of this process (gateway, connector,
-// Kafka, load generator) and of every function for about d, into
+// Kafka; the load generator runs in a process of its own) and of every function for about d, into
 // ProfileDir/<phase>-<name>.pprof. The returned stop waits for them. Without
 // -profile it does nothing.
 func (b *bench) startProfiles(ctx context.Context, phase string, d time.Duration) (stop func() error, err error) {

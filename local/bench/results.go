@@ -34,6 +34,10 @@ type Results struct {
 	Functions  map[string]*Function `json:"functions"`
 	// CPU is the CPU seconds each part of the stack used during a phase.
 	CPU map[string]cpuByPart `json:"cpuSeconds"`
+	// LoadGenerator is the CPU seconds the load generator's own process used
+	// during a phase: not the stack's, so not in CPU or any figure per unit
+	// (the original service's were measured without its load generator too).
+	LoadGenerator map[string]float64 `json:"loadGeneratorCpuSeconds"`
 	// Units is what each phase's CPU is divided by: creates served, or
 	// payments settled.
 	Units map[string]units `json:"units"`
@@ -114,9 +118,10 @@ func newResults(cfg Config) *Results {
 			DelayRate: cfg.DelayRate, DelayDrainSecs: cfg.DelayDrain.Seconds(),
 			WaitWindowSecs: cfg.WaitWindow.Seconds(), Starts: cfg.Starts,
 		},
-		Functions: map[string]*Function{},
-		CPU:       map[string]cpuByPart{},
-		Units:     map[string]units{},
+		Functions:     map[string]*Function{},
+		CPU:           map[string]cpuByPart{},
+		LoadGenerator: map[string]float64{},
+		Units:         map[string]units{},
 	}
 }
 
@@ -213,8 +218,11 @@ func (r *Results) evaluate() {
 	}
 }
 
-// cpuPerUnit is the CPU milliseconds every process together used per unit of
-// a phase.
+// loadGeneratorPart names the load generator's process in the table.
+const loadGeneratorPart = "load generator (not the stack)"
+
+// cpuPerUnit is the CPU milliseconds every process of the stack together
+// used per unit of a phase; the load generator is not among them.
 func (r *Results) cpuPerUnit(phase string) (float64, bool) {
 	u, ok := r.Units[phase]
 	parts, measured := r.CPU[phase]
@@ -345,9 +353,13 @@ func (r *Results) printTable(out io.Writer) {
 			total += v
 		}
 		slices.SortFunc(names, func(a, b string) int { return cmp.Compare(parts[b], parts[a]) })
+		generator, haveGenerator := r.LoadGenerator[phase]
 		fmt.Fprintf(out, "\nCPU seconds during %s (%.1f in all):", phase, total)
 		for _, name := range names {
 			fmt.Fprintf(out, " %s %.1f;", name, parts[name])
+		}
+		if haveGenerator {
+			fmt.Fprintf(out, " and apart, %s %.1f", loadGeneratorPart, generator)
 		}
 		fmt.Fprintln(out)
 		if u, ok := r.Units[phase]; ok && u.Count > 0 {
@@ -355,6 +367,9 @@ func (r *Results) printTable(out io.Writer) {
 			fmt.Fprintf(out, "  CPU ms per %s (%d, load %.1f before the phase): %.3f in all;", u.Name, u.Count, r.Machine.Load[phase], all)
 			for _, name := range names {
 				fmt.Fprintf(out, " %s %.3f;", name, 1000*parts[name]/float64(u.Count))
+			}
+			if haveGenerator {
+				fmt.Fprintf(out, " and apart, %s %.3f", loadGeneratorPart, 1000*generator/float64(u.Count))
 			}
 			fmt.Fprintln(out)
 		}
