@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,6 +98,10 @@ func wrapIf(what string, err error) error {
 type service struct {
 	// skipPublishUntil (unix nanoseconds) pauses publishing after a failure.
 	skipPublishUntil atomic.Int64
+	// sending holds a token per event being sent after its answer; sends
+	// counts them, so that tests (and a stop) can wait for them.
+	sending chan struct{}
+	sends   sync.WaitGroup
 
 	cfg     Config
 	gate    *api.Gate
@@ -136,6 +141,7 @@ func newService() (*service, error) {
 		gate:    api.NewGate(cfg.MaxInFlight, "create-payment is at capacity on this instance, retry shortly"),
 		limiter: ratelimit.New(cfg.RatePerUser, cfg.RateBurst, time.Now),
 		now:     time.Now, newID: uuid.New,
+		sending: make(chan struct{}, maxSending),
 	}, nil
 }
 
