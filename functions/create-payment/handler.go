@@ -57,7 +57,10 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 			Message: "too many payments for this user, retry later", RetryAfter: wait})
 	}
 	p := payment.New(s.newID(), r, s.now())
-	msg := createdMessage(p, s.cfg.PaymentsTopic, s.cfg.EventKeys)
+	msg, err := createdMessage(p, s.cfg.PaymentsTopic, s.cfg.EventKeys)
+	if err != nil {
+		return api.Error(s.log, err)
+	}
 	stored, replayed, err := s.store.CreatePayment(ctx, p, key, r.Fingerprint(), msg)
 	if err != nil {
 		return api.Error(s.log, err)

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -557,11 +556,11 @@ func TestCreateKeepsPublishingWhenOnlyTheMarkFails(t *testing.T) {
 // contextPublisher fails once its context has ended, as Sarama's send does.
 type contextPublisher struct{ *functest.Publisher }
 
-func (p contextPublisher) Publish(ctx context.Context, topic, key string, e cloudevents.Event) error {
+func (p contextPublisher) PublishJSON(ctx context.Context, topic, key string, event []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return p.Publisher.Publish(ctx, topic, key, e)
+	return p.Publisher.PublishJSON(ctx, topic, key, event)
 }
 
 // failingMarks is a store whose MarkPublished fails, as Postgres timing out would.
@@ -608,7 +607,7 @@ type blockedPublisher struct {
 	release <-chan struct{}
 }
 
-func (p blockedPublisher) Publish(ctx context.Context, topic, key string, e cloudevents.Event) error {
+func (p blockedPublisher) PublishJSON(ctx context.Context, topic, key string, event []byte) error {
 	<-p.release
-	return p.Publisher.Publish(ctx, topic, key, e)
+	return p.Publisher.PublishJSON(ctx, topic, key, event)
 }

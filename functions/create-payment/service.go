@@ -145,10 +145,11 @@ func newService() (*service, error) {
 	}, nil
 }
 
-// createdMessage is the signed "created" event bound for topic. It is stored
-// signed, so the relay publishes it as it is.
-func createdMessage(p payment.Payment, topic string, keys *eventsig.Keys) outbox.Message {
+// createdMessage is the signed "created" event bound for topic, encoded once
+// for the outbox and Kafka. It is stored signed, so the relay publishes it as
+// it is.
+func createdMessage(p payment.Payment, topic string, keys *eventsig.Keys) (outbox.Message, error) {
 	e := events.Created(p)
 	keys.Sign(&e)
-	return outbox.Message{Topic: topic, Key: p.ID.String(), Event: e}
+	return outbox.NewMessage(topic, p.ID.String(), e)
 }

@@ -154,9 +154,9 @@ func scanPayment(row pgx.Row, extra ...any) (payment.Payment, error) {
 func (s *Store) CreatePayment(ctx context.Context, p payment.Payment, idempotencyKey, fingerprint string, msg outbox.Message) (stored payment.Payment, replayed bool, err error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	event, err := json.Marshal(msg.Event)
+	event, err := msg.Encoded()
 	if err != nil {
-		return payment.Payment{}, false, fmt.Errorf("encode event: %w", err)
+		return payment.Payment{}, false, err
 	}
 	req := createRequest{p: p, fingerprint: fingerprint, msg: msg, event: event}
 	if idempotencyKey != "" {
@@ -521,6 +521,7 @@ func scanEvents(rows pgx.Rows) ([]lockedEvent, error) {
 		if err := row.Scan(&e.id, &e.msg.Topic, &e.msg.Key, &raw); err != nil {
 			return e, err
 		}
+		e.msg.JSON = raw // sent as stored
 		e.msg.Event = cloudevents.NewEvent()
 		return e, json.Unmarshal(raw, &e.msg.Event)
 	})
