@@ -1,9 +1,9 @@
 // create-payment stores a new payment as pending and announces it on Kafka.
 //
 // The payment and its "created" event are written in one statement (the
-// outbox); the event is then sent from memory, with no transaction open, and
-// marked sent. If Kafka is down the request still succeeds and relay-outbox
-// publishes the event later.
+// outbox) and the client is answered; the event is then sent from memory, with
+// no transaction open, and marked sent. If Kafka is down, or this instance
+// stops before the send, relay-outbox publishes the event later.
 package function
 
 import (
@@ -57,7 +57,10 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 			Message: "too many payments for this user, retry later", RetryAfter: wait})
 	}
 	p := payment.New(s.newID(), r, s.now())
-	msg := createdMessage(p, s.cfg.PaymentsTopic, s.cfg.EventKeys)
+	msg, err := createdMessage(p, s.cfg.PaymentsTopic, s.cfg.EventKeys)
+	if err != nil {
+		return api.Error(s.log, err)
+	}
 	stored, replayed, err := s.store.CreatePayment(ctx, p, key, r.Fingerprint(), msg)
 	if err != nil {
 		return api.Error(s.log, err)
@@ -68,7 +71,7 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 		resp.Header.Set("Idempotent-Replayed", "true")
 		return resp
 	}
-	s.publish(ctx, msg)
+	s.publishAfterAnswer(msg)
 	// Per call at debug level only: at hundreds of creates per second a line
 	// each costs a few per cent of the CPU (docs/benchmarks.md). Failures are
 	// always logged.
@@ -76,20 +79,39 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	return api.JSON(http.StatusCreated, stored)
 }
 
+// publishAfterAnswer sends the new event while the answer goes out. The
+// payment and its event are committed together, so the client has nothing to
+// wait for: Kafka's acknowledgement (and marking the event sent) would only add
+// to every create's latency. The send runs on its own deadline, so a client
+// hanging up does not stop it. At most maxSending sends run at once; past
+// that (Kafka slow) an event waits in the outbox for the relay.
+func (s *service) publishAfterAnswer(msg outbox.Message) {
+	select {
+	case s.sending <- struct{}{}:
+	default:
+		s.log.Debug("event left in outbox: too many sends in flight", "paymentId", msg.Key, "eventId", msg.Event.ID())
+		return
+	}
+	s.sends.Add(1)
+	go func() {
+		defer func() { <-s.sending; s.sends.Done() }()
+		s.publish(msg)
+	}()
+}
+
+// maxSending bounds the events being sent at once by one instance.
+const maxSending = 4096
+
 // publish tries to send the new event now, for at most PublishTimeout. A
 // failure is not the client's problem: the event is safe in the outbox. After
 // Kafka failed it does not try again for a while, so that while Kafka is down
-// creates answer at once instead of each waiting PublishTimeout for nothing.
-//
-// The payment is committed, so the send goes on if the client hangs up: it
-// runs on its own deadline, not the request's. (A client leaving used to end
-// the send and pause publishing for every create, as if Kafka had failed.)
-func (s *service) publish(ctx context.Context, msg outbox.Message) {
+// the sends do not pile up, each waiting PublishTimeout for nothing.
+func (s *service) publish(msg outbox.Message) {
 	if s.now().UnixNano() < s.skipPublishUntil.Load() {
 		s.log.Info("event left in outbox: Kafka failed recently", "paymentId", msg.Key, "eventId", msg.Event.ID())
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.PublishTimeout)
 	defer cancel()
 	sent := 0
 	r, err := s.relay(ctx)

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
@@ -73,8 +72,9 @@ func newFixture(tb testing.TB) *fixture {
 		relay: func(context.Context) (relay, error) {
 			return &outbox.Relay{Store: f.store, Publisher: f.pub}, nil
 		},
-		log: slog.New(slog.DiscardHandler),
-		now: func() time.Time { return testNow },
+		log:     slog.New(slog.DiscardHandler),
+		now:     func() time.Time { return testNow },
+		sending: make(chan struct{}, maxSending),
 		newID: func() uuid.UUID {
 			ids++
 			return uuid.MustParse(fmt.Sprintf("00000000-0000-4000-8000-%012d", ids))
@@ -89,7 +89,9 @@ func (f *fixture) post(tb testing.TB, body string, header map[string]string) han
 	for k, v := range header {
 		h.Set(k, v)
 	}
-	return f.svc.handle(tb.Context(), handler.Request{Method: http.MethodPost, Header: h, Body: []byte(body)})
+	resp := f.svc.handle(tb.Context(), handler.Request{Method: http.MethodPost, Header: h, Body: []byte(body)})
+	f.svc.sends.Wait() // the event is sent after the answer
+	return resp
 }
 
 // MustPendingEvents returns the outbox messages not yet published, leaving them there.
@@ -525,6 +527,7 @@ func TestCreatePublishesEvenWhenTheClientLeaves(t *testing.T) {
 	cancel() // the client is gone by the time the event is sent
 	req := handler.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(validBody)}
 	f.svc.handle(ctx, req)
+	f.svc.sends.Wait()
 	if pending := MustPendingEvents(t, f.store.Store); len(pending) != 0 || len(f.pub.Messages()) != 1 {
 		t.Fatalf("after a client left: %d published, %d left in the outbox; want it published", len(f.pub.Messages()), len(pending))
 	}
@@ -553,11 +556,11 @@ func TestCreateKeepsPublishingWhenOnlyTheMarkFails(t *testing.T) {
 // contextPublisher fails once its context has ended, as Sarama's send does.
 type contextPublisher struct{ *functest.Publisher }
 
-func (p contextPublisher) Publish(ctx context.Context, topic, key string, e cloudevents.Event) error {
+func (p contextPublisher) PublishJSON(ctx context.Context, topic, key string, event []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return p.Publisher.Publish(ctx, topic, key, e)
+	return p.Publisher.PublishJSON(ctx, topic, key, event)
 }
 
 // failingMarks is a store whose MarkPublished fails, as Postgres timing out would.
@@ -565,4 +568,46 @@ type failingMarks struct{ *countingStore }
 
 func (failingMarks) MarkPublished(context.Context, []string) error {
 	return payment.Unavailable("database", errors.New("timeout"))
+}
+
+// The answer does not wait for Kafka: the payment and its event are committed,
+// and the event is sent after. Past the bound on sends in flight (Kafka slow),
+// an event waits in the outbox for the relay.
+func TestCreateAnswersBeforeKafkaAcknowledges(t *testing.T) {
+	f := newFixture(t)
+	release := make(chan struct{})
+	f.svc.relay = func(context.Context) (relay, error) {
+		return &outbox.Relay{Store: f.store, Publisher: blockedPublisher{f.pub, release}}, nil
+	}
+	f.svc.sending = make(chan struct{}, 1)
+	req := func(user string) handler.Request {
+		return handler.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: []byte(strings.Replace(validBody, testUser, user, 1))}
+	}
+	for i := range 2 {
+		if resp := f.svc.handle(t.Context(), req(uuid.NewString())); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %d while Kafka is slow: %d %s", i, resp.StatusCode, resp.Body)
+		}
+	}
+	if n := len(f.pub.Messages()); n != 0 {
+		t.Fatalf("%d events acknowledged before Kafka answered", n)
+	}
+	close(release)
+	f.svc.sends.Wait()
+	pending := MustPendingEvents(t, f.store.Store)
+	if len(f.pub.Messages()) != 1 || len(pending) != 1 || pending[0].Event.ID() == f.pub.Messages()[0].Event.ID() {
+		t.Fatalf("%d sent, %d left in the outbox; want the first sent and the second left for the relay",
+			len(f.pub.Messages()), len(pending))
+	}
+}
+
+// blockedPublisher publishes once release is closed.
+type blockedPublisher struct {
+	*functest.Publisher
+	release <-chan struct{}
+}
+
+func (p blockedPublisher) PublishJSON(ctx context.Context, topic, key string, event []byte) error {
+	<-p.release
+	return p.Publisher.PublishJSON(ctx, topic, key, event)
 }

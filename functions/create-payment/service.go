@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,6 +98,10 @@ func wrapIf(what string, err error) error {
 type service struct {
 	// skipPublishUntil (unix nanoseconds) pauses publishing after a failure.
 	skipPublishUntil atomic.Int64
+	// sending holds a token per event being sent after its answer; sends
+	// counts them, so that tests (and a stop) can wait for them.
+	sending chan struct{}
+	sends   sync.WaitGroup
 
 	cfg     Config
 	gate    *api.Gate
@@ -136,13 +141,15 @@ func newService() (*service, error) {
 		gate:    api.NewGate(cfg.MaxInFlight, "create-payment is at capacity on this instance, retry shortly"),
 		limiter: ratelimit.New(cfg.RatePerUser, cfg.RateBurst, time.Now),
 		now:     time.Now, newID: uuid.New,
+		sending: make(chan struct{}, maxSending),
 	}, nil
 }
 
-// createdMessage is the signed "created" event bound for topic. It is stored
-// signed, so the relay publishes it as it is.
-func createdMessage(p payment.Payment, topic string, keys *eventsig.Keys) outbox.Message {
+// createdMessage is the signed "created" event bound for topic, encoded once
+// for the outbox and Kafka. It is stored signed, so the relay publishes it as
+// it is.
+func createdMessage(p payment.Payment, topic string, keys *eventsig.Keys) (outbox.Message, error) {
 	e := events.Created(p)
 	keys.Sign(&e)
-	return outbox.Message{Topic: topic, Key: p.ID.String(), Event: e}
+	return outbox.NewMessage(topic, p.ID.String(), e)
 }

@@ -63,6 +63,15 @@ func (p *Publisher) Publish(_ context.Context, topic, key string, e cloudevents.
 	return nil
 }
 
+// PublishJSON records the event sent in structured mode, or returns Err.
+func (p *Publisher) PublishJSON(ctx context.Context, topic, key string, event []byte) error {
+	e := cloudevents.NewEvent()
+	if err := json.Unmarshal(event, &e); err != nil {
+		return fmt.Errorf("not a structured CloudEvent: %w", err)
+	}
+	return p.Publish(ctx, topic, key, e)
+}
+
 // Messages returns what was published, in order.
 func (p *Publisher) Messages() []outbox.Message {
 	p.mu.Lock()

@@ -4,6 +4,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/binding/format"
+	"github.com/cloudevents/sdk-go/v2/protocol"
 
 	"handler/function/functions/pkg/metrics"
 	"handler/function/functions/pkg/payment"
@@ -60,7 +63,8 @@ type Publisher struct {
 	producer sarama.SyncProducer
 
 	mu      sync.Mutex
-	clients map[string]cloudevents.Client // by topic
+	clients map[string]cloudevents.Client   // by topic
+	senders map[string]*kafka_sarama.Sender // by topic
 }
 
 // NewPublisher connects to the brokers.
@@ -75,7 +79,7 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	if err != nil {
 		return nil, payment.Unavailable("kafka", fmt.Errorf("create producer: %w", err))
 	}
-	return &Publisher{producer: producer, clients: map[string]cloudevents.Client{}}, nil
+	return &Publisher{producer: producer, clients: map[string]cloudevents.Client{}, senders: map[string]*kafka_sarama.Sender{}}, nil
 }
 
 // Publish sends e to topic in structured mode with key as the record key, and
@@ -89,12 +93,31 @@ func (p *Publisher) Publish(ctx context.Context, topic, key string, e cloudevent
 		return err
 	}
 	ctx = binding.WithForceStructured(ctx)
+	return p.send(ctx, topic, key, "event "+e.ID(), func(ctx context.Context) protocol.Result { return client.Send(ctx, e) })
+}
+
+// PublishJSON is Publish for an event already encoded in structured mode (the
+// outbox's): the bytes go to Kafka as they are, with no decoding or encoding.
+func (p *Publisher) PublishJSON(ctx context.Context, topic, key string, event []byte) error {
+	sender, err := p.sender(topic)
+	if err != nil {
+		return err
+	}
+	// The record key is given; the binding must not look for it in the event
+	// (that would decode it).
+	ctx = kafka_sarama.WithSkipKeyMapping(ctx)
+	return p.send(ctx, topic, key, "the event keyed "+key, func(ctx context.Context) protocol.Result { return sender.Send(ctx, structured(event)) })
+}
+
+// send runs a send keyed by key and judges its result: nil only for an ACK.
+// what names the event in errors.
+func (p *Publisher) send(ctx context.Context, topic, key, what string, send func(context.Context) protocol.Result) error {
 	ctx = kafka_sarama.WithMessageKey(ctx, sarama.StringEncoder(key))
 	result := make(chan error, 1)
 	go func() {
 		// Measured here, so a send that outlives ctx still counts its outcome.
 		start := time.Now()
-		r := client.Send(ctx, e)
+		r := send(ctx)
 		if cloudevents.IsACK(r) {
 			r = nil
 		}
@@ -104,12 +127,41 @@ func (p *Publisher) Publish(ctx context.Context, topic, key string, e cloudevent
 	select {
 	case err := <-result:
 		if err != nil {
-			return payment.Unavailable("kafka", fmt.Errorf("send event %s to %s: %w", e.ID(), topic, err))
+			return payment.Unavailable("kafka", fmt.Errorf("send %s to %s: %w", what, topic, err))
 		}
 		return nil
 	case <-ctx.Done():
-		return payment.Unavailable("kafka", fmt.Errorf("send event %s to %s: %w", e.ID(), topic, ctx.Err()))
+		return payment.Unavailable("kafka", fmt.Errorf("send %s to %s: %w", what, topic, ctx.Err()))
 	}
+}
+
+// structured is a CloudEvent encoded in structured JSON, as a binding message.
+type structured []byte
+
+func (m structured) ReadEncoding() binding.Encoding { return binding.EncodingStructured }
+
+func (m structured) ReadStructured(ctx context.Context, w binding.StructuredWriter) error {
+	return w.SetStructuredEvent(ctx, format.JSON, bytes.NewReader(m))
+}
+
+func (m structured) ReadBinary(context.Context, binding.BinaryWriter) error {
+	return binding.ErrNotBinary
+}
+
+func (m structured) Finish(error) error { return nil }
+
+func (p *Publisher) sender(topic string) (*kafka_sarama.Sender, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s, ok := p.senders[topic]; ok {
+		return s, nil
+	}
+	s, err := kafka_sarama.NewSenderFromSyncProducer(topic, p.producer)
+	if err != nil {
+		return nil, fmt.Errorf("sender for %s: %w", topic, err)
+	}
+	p.senders[topic] = s
+	return s, nil
 }
 
 func (p *Publisher) client(topic string) (cloudevents.Client, error) {

@@ -18,6 +18,9 @@ import (
 	"handler/function/local/testenv"
 )
 
+// Publish and PublishJSON (the outbox's already encoded events) write the same
+// record: structured mode, keyed by payment id; PublishJSON sends its bytes as
+// they are.
 func TestPublishWritesStructuredEventsKeyedByPaymentID(t *testing.T) {
 	_, brokers := testenv.MustKafka(t, "payments")
 	pub, err := kafka.NewPublisher(kafka.Config{Brokers: brokers, ClientID: "test"})
@@ -28,10 +31,15 @@ func TestPublishWritesStructuredEventsKeyedByPaymentID(t *testing.T) {
 	p := payment.New(uuid.New(), payment.Request{UserID: uuid.New(), AccountNumber: "1", Amount: 100}, time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for range 2 {
-		if err := pub.Publish(ctx, "payments", p.ID.String(), events.Created(p)); err != nil {
-			t.Fatal(err)
-		}
+	if err := pub.Publish(ctx, "payments", p.ID.String(), events.Created(p)); err != nil {
+		t.Fatal(err)
+	}
+	encoded, err := json.Marshal(events.Created(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.PublishJSON(ctx, "payments", p.ID.String(), encoded); err != nil {
+		t.Fatal(err)
 	}
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("payments"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -49,25 +57,29 @@ func TestPublishWritesStructuredEventsKeyedByPaymentID(t *testing.T) {
 	if records[0].Partition != records[1].Partition {
 		t.Fatalf("the same key went to partitions %d and %d", records[0].Partition, records[1].Partition)
 	}
-	r := records[0]
-	if string(r.Key) != p.ID.String() {
-		t.Fatalf("key %q, want the payment id", r.Key)
-	}
-	var contentType string
-	for _, h := range r.Headers {
-		if strings.EqualFold(h.Key, "content-type") {
-			contentType = string(h.Value)
+	for _, r := range records {
+		if string(r.Key) != p.ID.String() {
+			t.Fatalf("key %q, want the payment id", r.Key)
+		}
+		var contentType string
+		for _, h := range r.Headers {
+			if strings.EqualFold(h.Key, "content-type") {
+				contentType = string(h.Value)
+			}
+		}
+		if !strings.HasPrefix(contentType, "application/cloudevents+json") {
+			t.Fatalf("content-type %q, want structured mode", contentType)
+		}
+		var ce map[string]any
+		if err := json.Unmarshal(r.Value, &ce); err != nil {
+			t.Fatal(err)
+		}
+		if ce["type"] != payment.EventCreated || ce["subject"] != p.ID.String() || ce["partitionkey"] != p.ID.String() || ce["data"] == nil {
+			t.Fatalf("value is not the structured event: %s", r.Value)
 		}
 	}
-	if !strings.HasPrefix(contentType, "application/cloudevents+json") {
-		t.Fatalf("content-type %q, want structured mode", contentType)
-	}
-	var ce map[string]any
-	if err := json.Unmarshal(r.Value, &ce); err != nil {
-		t.Fatal(err)
-	}
-	if ce["type"] != payment.EventCreated || ce["subject"] != p.ID.String() || ce["partitionkey"] != p.ID.String() || ce["data"] == nil {
-		t.Fatalf("value is not the structured event: %s", r.Value)
+	if string(records[1].Value) != string(encoded) {
+		t.Fatalf("PublishJSON sent %s, want the bytes given: %s", records[1].Value, encoded)
 	}
 }
 

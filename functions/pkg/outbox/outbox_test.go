@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
@@ -27,7 +28,11 @@ type fakePublisher struct {
 	fail map[string]bool
 }
 
-func (f *fakePublisher) Publish(_ context.Context, _, _ string, e cloudevents.Event) error {
+func (f *fakePublisher) PublishJSON(_ context.Context, _, _ string, raw []byte) error {
+	e := cloudevents.NewEvent()
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail[e.ID()] {

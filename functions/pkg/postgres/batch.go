@@ -23,6 +23,11 @@ type batcher[Req, Res any] struct {
 	// run performs a batch: it sets res or err of every call, and must not
 	// keep them.
 	run func(ctx context.Context, calls []*call[Req, Res])
+	// inDoubt, when set, rewrites the error of a caller that left while its
+	// batch was running, whose work may then have been done (a create:
+	// "retry with the same Idempotency-Key"). A caller that left before its
+	// batch started knows nothing was done for it.
+	inDoubt func(error) error
 
 	mu      sync.Mutex
 	queue   []*call[Req, Res]
@@ -40,6 +45,8 @@ type call[Req, Res any] struct {
 	// database ("kafka" while its events are published), "" otherwise: a
 	// caller that leaves at its deadline then blames that, not the database.
 	waitsOn atomic.Value // string
+	// started is set when the call's batch begins to run.
+	started atomic.Bool
 }
 
 // do queues req and returns its result once its batch has run, or an
@@ -83,6 +90,13 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 
 // late is the error of a call whose caller left at its deadline.
 func (b *batcher[Req, Res]) late(c *call[Req, Res]) error {
+	if b.inDoubt != nil && c.started.Load() {
+		return b.inDoubt(b.lateError(c))
+	}
+	return b.lateError(c)
+}
+
+func (b *batcher[Req, Res]) lateError(c *call[Req, Res]) error {
 	if what, _ := c.waitsOn.Load().(string); what != "" {
 		return payment.Unavailable(what, fmt.Errorf("%s: no answer from %s in time: %w", b.op, what, c.ctx.Err()))
 	}
@@ -117,6 +131,7 @@ func (b *batcher[Req, Res]) runBatch(batch []*call[Req, Res]) {
 			close(c.done)
 			continue
 		}
+		c.started.Store(true)
 		live = append(live, c)
 	}
 	if len(live) == 0 {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -169,4 +170,29 @@ func TestBatcherCallerLeavesARunningBatchAtItsDeadline(t *testing.T) {
 	if len(*sizes) != 2 || (*sizes)[0] != 1 {
 		t.Fatalf("batch sizes %v, want [1 1]: the leaver's batch ran to its end", *sizes)
 	}
+}
+
+// A caller that leaves while its batch runs may have had its work done; one
+// that leaves while still queued has not: only the first is "in doubt".
+func TestBatcherTellsCallersInDoubtFromCallersLeftOut(t *testing.T) {
+	release := make(chan struct{})
+	b, _, _ := doubler(release)
+	errInDoubt := errors.New("in doubt")
+	b.inDoubt = func(err error) error { return fmt.Errorf("%w: %w", errInDoubt, err) }
+	running, cancelRunning := context.WithCancel(t.Context())
+	queued, cancelQueued := context.WithCancel(t.Context())
+	errs := make(chan error, 2)
+	go func() { _, err := b.do(running, 1); errs <- err }()
+	waitBatcher(b, batchRunning)
+	go func() { _, err := b.do(queued, 2); errs <- err }()
+	waitBatcher(b, func(b *batcher[int, int]) bool { return len(b.queue) == 1 })
+	cancelQueued()
+	if err := <-errs; errors.Is(err, errInDoubt) || payment.ErrorCode(err) != payment.EUNAVAILABLE {
+		t.Fatalf("queued caller that left: %v, want unavailable and not in doubt", err)
+	}
+	cancelRunning()
+	if err := <-errs; !errors.Is(err, errInDoubt) {
+		t.Fatalf("caller that left its running batch: %v, want in doubt", err)
+	}
+	close(release)
 }

@@ -51,6 +51,7 @@ type Store struct {
 	// query and a transaction (see batcher): a thousand long-polls woken by
 	// one commit, or apply-result under load, cost a few round trips, not a
 	// thousand.
+	creates *batcher[createRequest, bool]
 	reads   *batcher[readRequest, payment.Payment]
 	updates *batcher[updateRequest, payment.Payment]
 	marks   *batcher[[]uuid.UUID, struct{}]
@@ -96,6 +97,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{pool: pool, unwatch: metrics.WatchPool(pool), timeout: cfg.Timeout, now: cfg.Now}
 	s.listener = newListener(pc.ConnConfig.Copy(), cfg.Timeout)
+	s.creates = &batcher[createRequest, bool]{op: "create payment", max: maxBatch, run: s.createBatch, inDoubt: maybeStored}
 	s.reads = &batcher[readRequest, payment.Payment]{op: "get payment", max: maxBatch, run: s.readBatch}
 	s.updates = &batcher[updateRequest, payment.Payment]{op: "update payment", max: maxBatch, run: s.updateBatch}
 	s.marks = &batcher[[]uuid.UUID, struct{}]{op: "mark published", max: maxBatch, run: s.markBatch}
@@ -145,34 +147,26 @@ func scanPayment(row pgx.Row, extra ...any) (payment.Payment, error) {
 // statement. With an idempotency key that this user has used before, it stores
 // nothing and returns the earlier payment (replayed = true) when the request is
 // the same (same fingerprint), or an EIDEMPOTENCY error when it is not.
+//
+// Concurrent creates share one statement and one commit (see createBatch):
+// under load one disk flush serves many payments, as Postgres's own group
+// commit would if every create had a connection of its own.
 func (s *Store) CreatePayment(ctx context.Context, p payment.Payment, idempotencyKey, fingerprint string, msg outbox.Message) (stored payment.Payment, replayed bool, err error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	event, err := json.Marshal(msg.Event)
+	event, err := msg.Encoded()
 	if err != nil {
-		return payment.Payment{}, false, fmt.Errorf("encode event: %w", err)
+		return payment.Payment{}, false, err
 	}
-	var key *string
+	req := createRequest{p: p, fingerprint: fingerprint, msg: msg, event: event}
 	if idempotencyKey != "" {
-		key = &idempotencyKey
+		req.key = &idempotencyKey
 	}
-	// One statement, so one round trip and one implicit transaction: the
-	// event is stored only if the payment was (a replay inserts neither).
-	tag, err := s.pool.Exec(ctx, `
-		WITH created AS (
-			INSERT INTO payments (payment_id, user_id, account_number, amount, description, state, created, idempotency_key, request_hash)
-			VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8, $9)
-			ON CONFLICT (user_id, idempotency_key) DO NOTHING
-			RETURNING payment_id
-		)
-		INSERT INTO outbox (event_id, topic, message_key, event)
-		SELECT $10, $11, $12, $13 FROM created`,
-		p.ID, p.UserID, p.AccountNumber, p.Amount.String(), p.Description, string(p.State), p.Created, key, fingerprint,
-		msg.Event.ID(), msg.Topic, msg.Key, event)
+	inserted, err := s.creates.do(ctx, req)
 	if err != nil {
-		return payment.Payment{}, false, maybeStored(classify("create payment", fmt.Errorf("insert payment and event: %w", err)))
+		return payment.Payment{}, false, err
 	}
-	if tag.RowsAffected() == 1 {
+	if inserted {
 		return p, false, nil
 	}
 	stored, replayed, err = existing(ctx, s.pool, p.UserID, idempotencyKey, fingerprint)
@@ -180,6 +174,90 @@ func (s *Store) CreatePayment(ctx context.Context, p payment.Payment, idempotenc
 		return payment.Payment{}, false, classify("create payment", err)
 	}
 	return stored, replayed, nil
+}
+
+type createRequest struct {
+	p           payment.Payment
+	key         *string // nil: no Idempotency-Key
+	fingerprint string
+	msg         outbox.Message
+	event       []byte // msg.Event as stored
+}
+
+// createBatch inserts the payments of a batch of CreatePayment calls and the
+// events of those inserted, in one statement (one round trip, one implicit
+// transaction, one commit). A call's result is whether its payment was
+// inserted; one that was not met an earlier payment with its user's
+// Idempotency-Key (in the table, or earlier in the same batch).
+//
+// Requests are validated before they get here, so a batch fails only when the
+// database does; should one row break a constraint anyway, the batch is run
+// again one call at a time, so that only that call fails.
+func (s *Store) createBatch(ctx context.Context, calls []*call[createRequest, bool]) {
+	err := s.insertPayments(ctx, calls)
+	if err != nil && len(calls) > 1 && !unavailable(err) {
+		for _, c := range calls {
+			s.createBatch(ctx, []*call[createRequest, bool]{c})
+		}
+		return
+	}
+	for _, c := range calls {
+		if err != nil {
+			c.err = maybeStored(classify("create payment", withCallerContext(c.ctx, fmt.Errorf("insert payment and event: %w", err))))
+		}
+	}
+}
+
+func (s *Store) insertPayments(ctx context.Context, calls []*call[createRequest, bool]) error {
+	n := len(calls)
+	var (
+		ids, users, eventIDs                 = make([]uuid.UUID, n), make([]uuid.UUID, n), make([]string, n)
+		accounts, amounts, descriptions      = make([]string, n), make([]string, n), make([]string, n)
+		states, hashes, topics, keys, events = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		created                              = make([]time.Time, n)
+		idempotencyKeys                      = make([]*string, n)
+	)
+	for i, c := range calls {
+		r := c.req
+		ids[i], users[i], accounts[i], amounts[i], descriptions[i] = r.p.ID, r.p.UserID, r.p.AccountNumber, r.p.Amount.String(), r.p.Description
+		states[i], created[i], idempotencyKeys[i], hashes[i] = string(r.p.State), r.p.Created, r.key, r.fingerprint
+		eventIDs[i], topics[i], keys[i], events[i] = r.msg.Event.ID(), r.msg.Topic, r.msg.Key, string(r.event)
+	}
+	// The events CTE runs although nothing reads it (every data-modifying
+	// CTE does); it stores the event of each payment actually inserted.
+	rows, err := s.pool.Query(ctx, `
+		WITH input AS (
+			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+				$7::timestamptz[], $8::text[], $9::text[], $10::uuid[], $11::text[], $12::text[], $13::text[])
+				AS t(payment_id, user_id, account_number, amount, description, state,
+				created, idempotency_key, request_hash, event_id, topic, message_key, event)
+		), inserted AS (
+			INSERT INTO payments (payment_id, user_id, account_number, amount, description, state, created, idempotency_key, request_hash)
+			SELECT payment_id, user_id, account_number, amount::numeric, description, state, created, idempotency_key, request_hash
+			FROM input
+			ON CONFLICT (user_id, idempotency_key) DO NOTHING
+			RETURNING payment_id
+		), events AS (
+			INSERT INTO outbox (event_id, topic, message_key, event)
+			SELECT event_id, topic, message_key, event::jsonb FROM input JOIN inserted USING (payment_id)
+		)
+		SELECT payment_id FROM inserted`,
+		ids, users, accounts, amounts, descriptions, states, created, idempotencyKeys, hashes, eventIDs, topics, keys, events)
+	if err != nil {
+		return err
+	}
+	inserted, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return err
+	}
+	done := make(map[uuid.UUID]bool, len(inserted))
+	for _, id := range inserted {
+		done[id] = true
+	}
+	for _, c := range calls {
+		c.res = done[c.req.p.ID]
+	}
+	return nil
 }
 
 // maybeStored says what a client must know when the insert failed for want of
@@ -443,6 +521,7 @@ func scanEvents(rows pgx.Rows) ([]lockedEvent, error) {
 		if err := row.Scan(&e.id, &e.msg.Topic, &e.msg.Key, &raw); err != nil {
 			return e, err
 		}
+		e.msg.JSON = raw // sent as stored
 		e.msg.Event = cloudevents.NewEvent()
 		return e, json.Unmarshal(raw, &e.msg.Event)
 	})

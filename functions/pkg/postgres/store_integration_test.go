@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/functest"
 	"handler/function/functions/pkg/outbox"
 	"handler/function/functions/pkg/payment"
 	"handler/function/functions/pkg/postgres"
@@ -298,5 +300,102 @@ func TestAPublishThatRunsOutOfTimeOnKafkaBlamesKafka(t *testing.T) {
 	var perr *payment.Error
 	if sent != 0 || !errors.As(err, &perr) || perr.Message != "kafka is unavailable, retry later" {
 		t.Errorf("sent %d, err %v; want Kafka named as the cause", sent, err)
+	}
+}
+
+// Concurrent creates share a statement and a commit (batches). Each still gets
+// its own outcome: a new payment is stored with its event; a second request
+// with the user's Idempotency-Key gets the first's payment back, even when both
+// are in the same batch; a key reused for another request is refused; and a row
+// that breaks a constraint (the store is called without the handler's
+// validation here) fails alone.
+func TestConcurrentCreatesKeepTheirOwnOutcomes(t *testing.T) {
+	s := MustStore(t)
+	ctx := context.Background()
+	start := make(chan struct{}) // every call starts at once, so batches form
+	create := func(p payment.Payment, key, fingerprint string) (payment.Payment, bool, error) {
+		<-start
+		msg := outbox.Message{Topic: events.PaymentsTopic, Key: p.ID.String(), Event: functest.Signed(events.Created(p))}
+		return s.CreatePayment(ctx, p, key, fingerprint, msg)
+	}
+	var wg sync.WaitGroup
+	var stored sync.Map // payment id → its user, for every payment a caller was told was stored
+	for range 60 {
+		wg.Go(func() {
+			p := storetest.MustPayment(t, uuid.New(), "10", time.Now())
+			if _, replayed, err := create(p, "", "fp"); err != nil || replayed {
+				t.Errorf("plain create: replayed %v, %v", replayed, err)
+			}
+			stored.Store(p.ID, p.UserID)
+		})
+	}
+	type pair struct{ first, second payment.Payment }
+	same, reused := make([]pair, 20), make([]pair, 10)
+	for i := range same {
+		user := uuid.New()
+		same[i] = pair{storetest.MustPayment(t, user, "10", time.Now()), storetest.MustPayment(t, user, "10", time.Now())}
+	}
+	for i := range reused {
+		user := uuid.New()
+		reused[i] = pair{storetest.MustPayment(t, user, "10", time.Now()), storetest.MustPayment(t, user, "20", time.Now())}
+	}
+	sameOutcomes := make([][2]payment.Payment, len(same))
+	for i, pr := range same {
+		for j, p := range []payment.Payment{pr.first, pr.second} {
+			wg.Go(func() {
+				got, _, err := create(p, "key", "fp-same")
+				if err != nil {
+					t.Errorf("create with a repeated key: %v", err)
+				}
+				sameOutcomes[i][j] = got
+			})
+		}
+	}
+	reusedCodes := make([][2]string, len(reused))
+	for i, pr := range reused {
+		for j, p := range []payment.Payment{pr.first, pr.second} {
+			wg.Go(func() {
+				got, _, err := create(p, "key", fmt.Sprintf("fp-%d", j))
+				reusedCodes[i][j] = payment.ErrorCode(err)
+				if err == nil {
+					stored.Store(got.ID, got.UserID)
+				}
+			})
+		}
+	}
+	bad := storetest.MustPayment(t, uuid.New(), "10", time.Now())
+	bad.AccountNumber = strings.Repeat("4", 65) // the table allows 64
+	wg.Go(func() {
+		if _, _, err := create(bad, "", "fp"); err == nil || payment.ErrorCode(err) == payment.EUNAVAILABLE {
+			t.Errorf("create breaking a constraint: %v, want an internal error", err)
+		}
+	})
+	close(start)
+	wg.Wait()
+
+	for i, got := range sameOutcomes {
+		if got[0].ID != got[1].ID || (got[0].ID != same[i].first.ID && got[0].ID != same[i].second.ID) {
+			t.Errorf("pair %d with one key got payments %s and %s, want the same one", i, got[0].ID, got[1].ID)
+		}
+		stored.Store(got[0].ID, got[0].UserID)
+	}
+	for i, codes := range reusedCodes {
+		if !(codes[0] == "" && codes[1] == payment.EIDEMPOTENCY || codes[1] == "" && codes[0] == payment.EIDEMPOTENCY) {
+			t.Errorf("pair %d reusing a key for another request: codes %q, want one stored and one %s", i, codes, payment.EIDEMPOTENCY)
+		}
+	}
+	want := 0
+	stored.Range(func(id, user any) bool {
+		want++
+		if _, err := s.GetPayment(ctx, id.(uuid.UUID), user.(uuid.UUID)); err != nil {
+			t.Errorf("read back %s: %v", id, err)
+		}
+		return true
+	})
+	if n := storetest.MustDrain(t, s); n != want || want != 60+20+10 {
+		t.Fatalf("%d events in the outbox for %d payments told stored, want one each and 90", n, want)
+	}
+	if _, err := s.GetPayment(ctx, bad.ID, bad.UserID); payment.ErrorCode(err) != payment.ENOTFOUND {
+		t.Fatalf("the payment that broke a constraint: %v, want not found", err)
 	}
 }
