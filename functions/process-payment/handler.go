@@ -7,10 +7,11 @@ package function
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 	handler "github.com/openfaas/templates-sdk/go-http"
 
 	"handler/function/functions/pkg/api"
@@ -19,9 +20,10 @@ import (
 	"handler/function/functions/pkg/payment"
 )
 
-// resultPublisher sends the provider's result; nil means Kafka acknowledged it.
+// resultPublisher sends the provider's result, a CloudEvent in structured
+// JSON; nil means Kafka acknowledged it.
 type resultPublisher interface {
-	Publish(ctx context.Context, topic, key string, e cloudevents.Event) error
+	PublishJSON(ctx context.Context, topic, key string, event []byte) error
 }
 
 var deps = lazy.New(newService)
@@ -66,7 +68,11 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	}
 	out := events.Processed(result)
 	s.keys.Sign(&out)
-	if err := publisher.Publish(ctx, s.cfg.ResultsTopic, p.ID.String(), out); err != nil {
+	encoded, err := json.Marshal(out)
+	if err != nil {
+		return api.Error(log, fmt.Errorf("encode result event: %w", err))
+	}
+	if err := publisher.PublishJSON(ctx, s.cfg.ResultsTopic, p.ID.String(), encoded); err != nil {
 		return api.Error(log, err)
 	}
 	log.Info("payment processed", "success", result.Success, "delay_ms", decision.Delay.Milliseconds(), "resultEventId", out.ID())

@@ -39,7 +39,11 @@ type fakePublisher struct {
 	err  error
 }
 
-func (f *fakePublisher) Publish(_ context.Context, topic, key string, e cloudevents.Event) error {
+func (f *fakePublisher) PublishJSON(_ context.Context, topic, key string, raw []byte) error {
+	e := cloudevents.NewEvent()
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {

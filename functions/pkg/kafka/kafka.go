@@ -16,7 +16,6 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/binding/format"
-	"github.com/cloudevents/sdk-go/v2/protocol"
 
 	"handler/function/functions/pkg/metrics"
 	"handler/function/functions/pkg/payment"
@@ -79,25 +78,16 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	if err != nil {
 		return nil, payment.Unavailable("kafka", fmt.Errorf("create producer: %w", err))
 	}
-	return &Publisher{producer: producer, clients: map[string]cloudevents.Client{}, senders: map[string]*kafka_sarama.Sender{}}, nil
+	return &Publisher{producer: producer, senders: map[string]*kafka_sarama.Sender{}}, nil
 }
 
-// Publish sends e to topic in structured mode with key as the record key, and
-// returns nil only when Kafka acknowledged it. Sarama's sync producer does not
-// watch ctx, so a deadline returns early while the send finishes in the
-// background (the caller then treats the event as not sent, and a later retry
-// may duplicate it: consumers are idempotent).
-func (p *Publisher) Publish(ctx context.Context, topic, key string, e cloudevents.Event) error {
-	client, err := p.client(topic)
-	if err != nil {
-		return err
-	}
-	ctx = binding.WithForceStructured(ctx)
-	return p.send(ctx, topic, key, "event "+e.ID(), func(ctx context.Context) protocol.Result { return client.Send(ctx, e) })
-}
-
-// PublishJSON is Publish for an event already encoded in structured mode (the
-// outbox's): the bytes go to Kafka as they are, with no decoding or encoding.
+// PublishJSON sends event, a CloudEvent already encoded in structured mode
+// (JSON), to topic with key as the record key, and returns nil only when Kafka
+// acknowledged it. The bytes go to Kafka as they are, through the CloudEvents
+// Kafka binding: nothing is decoded or encoded again. Sarama's sync producer
+// does not watch ctx, so a deadline returns early while the send finishes in
+// the background (the caller then treats the event as not sent, and a later
+// retry may duplicate it: consumers are idempotent).
 func (p *Publisher) PublishJSON(ctx context.Context, topic, key string, event []byte) error {
 	sender, err := p.sender(topic)
 	if err != nil {
@@ -106,18 +96,12 @@ func (p *Publisher) PublishJSON(ctx context.Context, topic, key string, event []
 	// The record key is given; the binding must not look for it in the event
 	// (that would decode it).
 	ctx = kafka_sarama.WithSkipKeyMapping(ctx)
-	return p.send(ctx, topic, key, "the event keyed "+key, func(ctx context.Context) protocol.Result { return sender.Send(ctx, structured(event)) })
-}
-
-// send runs a send keyed by key and judges its result: nil only for an ACK.
-// what names the event in errors.
-func (p *Publisher) send(ctx context.Context, topic, key, what string, send func(context.Context) protocol.Result) error {
 	ctx = kafka_sarama.WithMessageKey(ctx, sarama.StringEncoder(key))
 	result := make(chan error, 1)
 	go func() {
 		// Measured here, so a send that outlives ctx still counts its outcome.
 		start := time.Now()
-		r := send(ctx)
+		r := sender.Send(ctx, structured(event))
 		if cloudevents.IsACK(r) {
 			r = nil
 		}
@@ -127,11 +111,11 @@ func (p *Publisher) send(ctx context.Context, topic, key, what string, send func
 	select {
 	case err := <-result:
 		if err != nil {
-			return payment.Unavailable("kafka", fmt.Errorf("send %s to %s: %w", what, topic, err))
+			return payment.Unavailable("kafka", fmt.Errorf("send the event keyed %s to %s: %w", key, topic, err))
 		}
 		return nil
 	case <-ctx.Done():
-		return payment.Unavailable("kafka", fmt.Errorf("send %s to %s: %w", what, topic, ctx.Err()))
+		return payment.Unavailable("kafka", fmt.Errorf("send the event keyed %s to %s: %w", key, topic, ctx.Err()))
 	}
 }
 
@@ -162,24 +146,6 @@ func (p *Publisher) sender(topic string) (*kafka_sarama.Sender, error) {
 	}
 	p.senders[topic] = s
 	return s, nil
-}
-
-func (p *Publisher) client(topic string) (cloudevents.Client, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.clients[topic]; ok {
-		return c, nil
-	}
-	sender, err := kafka_sarama.NewSenderFromSyncProducer(topic, p.producer)
-	if err != nil {
-		return nil, fmt.Errorf("sender for %s: %w", topic, err)
-	}
-	c, err := cloudevents.NewClient(sender)
-	if err != nil {
-		return nil, fmt.Errorf("client for %s: %w", topic, err)
-	}
-	p.clients[topic] = c
-	return c, nil
 }
 
 // Close flushes and closes the producer. Call it only when no Publish is in
