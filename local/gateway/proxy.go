@@ -42,6 +42,8 @@ type call struct {
 	id     string
 	start  time.Time
 	status int
+	// body is the request's body when bufferBody read it (nil otherwise).
+	body []byte
 }
 
 type callKey struct{}
@@ -111,7 +113,8 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.target = target
-	if err := bufferBody(r); err != nil {
+	var err error
+	if c.body, err = bufferBody(r); err != nil {
 		c.status = http.StatusBadRequest
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			c.status = http.StatusRequestTimeout
@@ -161,16 +164,16 @@ const maxBufferedBody = 64 << 10
 // the end of makes it flush the headers first, one more system call per call
 // (net/http's transferWriter.FlushHeaders). Larger and chunked bodies still
 // stream. It fails when the caller sent less than it announced, or too slowly.
-func bufferBody(r *http.Request) error {
+func bufferBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength <= 0 || r.ContentLength > maxBufferedBody {
-		return nil
+		return nil, nil
 	}
 	body := make([]byte, r.ContentLength)
 	if _, err := io.ReadFull(r.Body, body); err != nil {
-		return err
+		return nil, err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	return nil
+	return body, nil
 }
 
 func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
@@ -221,6 +224,14 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.RawQuery = pr.In.URL.RawQuery
 	pr.Out.Host = "" // the Host header follows the URL
+	if c.body != nil {
+		// ReverseProxy wraps the body in a reader of its own, whose end
+		// net/http cannot see, so it would send the headers in one write and
+		// the body in another: two system calls, and two segments for the
+		// function to read, for every call. An in-memory body goes with its
+		// headers in one write.
+		pr.Out.Body = io.NopCloser(bytes.NewReader(c.body))
+	}
 
 	// Rewrite drops the caller's X-Forwarded-* headers; keep the chain, as the
 	// OpenFaaS proxy does, then add this hop.
