@@ -121,9 +121,35 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// One of the function's slots, or an answer that it is busy: a call
+	// that found no connection to dial must not fail later, or ever reach
+	// the function half-way.
+	pool := g.pools[name]
+	if !pool.admit(r.Context()) {
+		if r.Context().Err() != nil {
+			c.status = statusClientClosed
+			return
+		}
+		c.status = http.StatusServiceUnavailable
+		setCallHeaders(w.Header(), c)
+		g.busy(w, name, c.id)
+		return
+	}
+	defer pool.calls.release()
+
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), callKey{}, c), g.cfg.UpstreamTimeout)
 	defer cancel()
 	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// busy answers a call to a function whose connections were all in use for
+// as long as the call could wait: 503 with Retry-After, nothing sent to it.
+func (g *Gateway) busy(w http.ResponseWriter, name, callID string) {
+	p := g.pools[name]
+	g.log.Warn("function busy: every connection in use", "function", name, "connections", p.conns.size(),
+		"waited_ms", p.wait.Milliseconds(), "call_id", callID)
+	w.Header().Set("Retry-After", "1")
+	httpError(w, http.StatusServiceUnavailable, "Every connection to %s is in use; retry later.", name)
 }
 
 // upstream returns a ready replica of the function. With none and a Wake
@@ -173,10 +199,18 @@ func bufferBody(r *http.Request) error {
 	return nil
 }
 
+// roundTripper is a function that is an http.RoundTripper.
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Rewrite:   rewrite,
-		Transport: g.transport,
+		Rewrite: rewrite,
+		Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+			c := r.Context().Value(callKey{}).(*call)
+			return g.pools[c.fn.meta.Name].transport.RoundTrip(r)
+		}),
 		// No periodic flushing: ReverseProxy already flushes every write of a
 		// response without a Content-Length (a stream) and of text/event-stream
 		// at once, and a long-poll's answer is one write. Flushing every write
@@ -269,6 +303,9 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	case r.Context().Err() != nil:
 		// The caller went away; nobody reads an answer.
 		c.status = statusClientClosed
+	case errors.Is(err, errNoConnection):
+		c.status = http.StatusServiceUnavailable
+		g.busy(w, name, c.id)
 	default:
 		c.status = http.StatusBadGateway
 		g.log.Warn("function unreachable", "function", name, "upstream", c.target.String(), "call_id", c.id, "err", err)

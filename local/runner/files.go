@@ -3,7 +3,6 @@ package runner
 import (
 	"log/slog"
 	"syscall"
-	"time"
 
 	"handler/function/local/connector"
 	"handler/function/local/stack"
@@ -84,10 +83,7 @@ func inFlightBounds(files uint64, st *stack.Stack, log *slog.Logger) map[string]
 		if len(fn.Topics()) == 0 {
 			continue
 		}
-		d, err := fn.ExecTimeout()
-		if err != nil || d <= 0 {
-			d = defaultExecTimeout
-		}
+		d := fn.CallTimeout()
 		times[fn.Name] = d.Seconds()
 		total += d.Seconds()
 	}
@@ -100,6 +96,3 @@ func inFlightBounds(files uint64, st *stack.Stack, log *slog.Logger) map[string]
 		"payments_per_second_with_every_call_at_its_exec_timeout", int(budget/total))
 	return bounds
 }
-
-// defaultExecTimeout is of-watchdog's default exec_timeout.
-const defaultExecTimeout = 10 * time.Second
