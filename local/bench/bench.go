@@ -254,11 +254,16 @@ func freePorts(n int) ([]int, error) {
 }
 
 // newClient is the load generator's HTTP client: enough idle connections that
-// a thousand long-polls, or a burst of open-loop requests, each keep theirs.
+// a thousand long-polls, or a burst of open-loop requests, each keep theirs,
+// and no more connections than the gateway takes. The generator runs in the
+// stack's process, so each of its connections is one of the process's open
+// files, counted in the runner's budget; a call past the bound waits here for
+// a connection, and its latency counts from when it was due.
 func newClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 4096
-	tr.MaxIdleConnsPerHost = 4096
+	tr.MaxIdleConnsPerHost = runner.MaxClientConns
+	tr.MaxConnsPerHost = runner.MaxClientConns
 	tr.DisableCompression = true
 	return &http.Client{Transport: tr}
 }
