@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -353,7 +354,7 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	autoscalerDone := make(chan struct{})
 	go func() {
 		defer close(autoscalerDone)
-		(&scaler.Autoscaler{Scaler: sc, Metrics: registry, Log: s.base}).Run(autoscaleCtx)
+		(&scaler.Autoscaler{Scaler: sc, Metrics: registry, Log: s.base, MachineMax: scaler.MachineMax(runtime.NumCPU())}).Run(autoscaleCtx)
 	}()
 	gwCtx, stopGateway := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopGateway()
