@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The gateway's descriptor budget. Every connection it holds is a descriptor
@@ -265,4 +267,42 @@ func (g *Gateway) budgetAttrs() []any {
 		perFunction = append(perFunction, fmt.Sprintf("%s=%d (wait %s)", name, p.conns.size(), p.wait))
 	}
 	return []any{"open_files", g.files, "clients", g.cfg.MaxClientConns, "functions", perFunction, "total", total}
+}
+
+// budgetCollector reports the budget's use when scraped: ours, not
+// OpenFaaS's series.
+type budgetCollector struct {
+	g                                        *Gateway
+	upstream, upstreamMax, client, clientMax *prometheus.Desc
+}
+
+func newBudgetCollector(g *Gateway) *budgetCollector {
+	fn := []string{"function_name"}
+	return &budgetCollector{g: g,
+		upstream:    prometheus.NewDesc("gateway_upstream_connections", "Connections open to a function's replicas: dialling, busy or idle.", fn, nil),
+		upstreamMax: prometheus.NewDesc("gateway_upstream_connections_max", "The most connections the gateway opens to a function's replicas.", fn, nil),
+		client:      prometheus.NewDesc("gateway_client_connections", "Callers' connections open to the gateway.", nil, nil),
+		clientMax:   prometheus.NewDesc("gateway_client_connections_max", "The most callers' connections the gateway holds.", nil, nil),
+	}
+}
+
+func (b *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- b.upstream
+	ch <- b.upstreamMax
+	ch <- b.client
+	ch <- b.clientMax
+}
+
+func (b *budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, fn := range b.g.sorted {
+		p := b.g.pools[fn.meta.Name]
+		ch <- prometheus.MustNewConstMetric(b.upstream, prometheus.GaugeValue, float64(p.conns.inUse()), fn.meta.Name)
+		ch <- prometheus.MustNewConstMetric(b.upstreamMax, prometheus.GaugeValue, float64(p.conns.size()), fn.meta.Name)
+	}
+	open := 0
+	if l := b.g.listener.Load(); l != nil {
+		open = l.slots.inUse()
+	}
+	ch <- prometheus.MustNewConstMetric(b.client, prometheus.GaugeValue, float64(open))
+	ch <- prometheus.MustNewConstMetric(b.clientMax, prometheus.GaugeValue, float64(b.g.cfg.MaxClientConns))
 }

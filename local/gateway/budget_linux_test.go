@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"handler/function/local/metricstest"
 	"handler/function/local/stack"
 )
 
@@ -157,6 +158,13 @@ func TestConnectionBudgetHoldsABurstOfSlowCalls(t *testing.T) {
 	}
 	if got := tg.listener.Load().slots.peak.Load(); got > clientConns {
 		t.Errorf("%d caller connections at once, want at most %d", got, clientConns)
+	}
+	m := metricstest.MustScrape(t, tg.URL+"/metrics")
+	if open, limit := m.Get("gateway_upstream_connections", "function_name", "echo"), m.Get("gateway_upstream_connections_max", "function_name", "echo"); limit != conns || open > limit || open < 1 {
+		t.Errorf("gateway_upstream_connections{echo} %v of %v, want 1 to %d (idle ones kept)", open, limit, conns)
+	}
+	if open, limit := m.Get("gateway_client_connections"), m.Get("gateway_client_connections_max"); limit != clientConns || open > limit || open < 1 {
+		t.Errorf("gateway_client_connections %v of %v, want 1 to %d (this scrape's)", open, limit, clientConns)
 	}
 }
 
