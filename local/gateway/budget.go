@@ -215,17 +215,30 @@ func newPool(n int, wait time.Duration) *pool {
 	return p
 }
 
+// dialWait bounds how long a dial waits for a connection slot.
+const dialWait = time.Second
+
 var upstreamDialer = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 
 // dial opens a connection only when the function has a slot for it. Calls
 // never outnumber the slots, so a call that finds none has them held by idle
-// connections to other replicas (or by a dial another call no longer waits
-// for): those are let go, and a slot taken again.
+// connections to other replicas, or by a dial that another call, served by a
+// connection that came free, no longer waits for (it will be idle in a
+// moment): the idle ones are let go, until a slot is free or dialWait passes.
 func (p *pool) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	if !p.conns.tryAcquire() {
+	deadline := time.Now().Add(dialWait)
+	for !p.conns.tryAcquire() {
 		p.transport.CloseIdleConnections()
-		if !p.conns.tryAcquire() {
+		if p.conns.tryAcquire() {
+			break
+		}
+		if time.Now().After(deadline) {
 			return nil, errNoConnection
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(dialWait / 100):
 		}
 	}
 	c, err := upstreamDialer.DialContext(ctx, network, addr)

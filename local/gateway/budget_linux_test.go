@@ -187,3 +187,43 @@ func TestBudgetMustFitTheOpenFileLimit(t *testing.T) {
 		t.Errorf("derived budget %d, want at most three quarters of the limit %d", total, limit)
 	}
 }
+
+// Idle connections are in the budget: when a function's replica changes, the
+// idle connections to the old one give their slots to the new one.
+func TestIdleConnectionsMakeRoomForAnotherReplica(t *testing.T) {
+	const conns = 2
+	tg := MustStartGateway(t, Config{MaxConns: conns})
+	burst := func() {
+		t.Helper()
+		var wg sync.WaitGroup
+		for range conns {
+			wg.Go(func() {
+				resp, body := MustDo(t, MustRequest(t, http.MethodPost, tg.URL+"/function/echo", strings.NewReader("x")))
+				if resp.StatusCode != http.StatusOK || body != "done" {
+					t.Errorf("got %d %q, want 200 done", resp.StatusCode, body)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	old := MustSlowUpstream(t, tg, "echo", 100*time.Millisecond)
+	burst()
+	if got := old.open.Load(); got != conns {
+		t.Fatalf("%d connections kept to the first replica, want %d idle", got, conns)
+	}
+	replacement := MustSlowUpstream(t, tg, "echo", 100*time.Millisecond) // now the only replica
+	burst()
+	if got := replacement.peak.Load(); got != conns {
+		t.Errorf("%d connections to the new replica, want %d", got, conns)
+	}
+	deadline := time.Now().Add(wait)
+	for old.open.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := old.open.Load(); got != 0 {
+		t.Errorf("%d idle connections to the old replica still open, want them closed to make room", got)
+	}
+	if got := tg.pools["echo"].conns.peak.Load(); got > conns {
+		t.Errorf("%d connections open at once, want at most %d", got, conns)
+	}
+}
