@@ -19,7 +19,8 @@ import (
 //     since a caller in this process holds the other end;
 //   - the gateway's connections to each function's replicas, dialling, busy and
 //     idle (gateway.Config.MaxConnsOf): functionConns for a function called
-//     over HTTP, and for a function the connector feeds, its in-flight bound,
+//     over HTTP, cronConns for one the cron connector calls once a schedule,
+//     and for a function the connector feeds, its in-flight bound,
 //     since each call in flight holds one (the connector's own calls to the
 //     gateway share the few HTTP/2 connections above);
 //   - filesReserve for the rest: Kafka's listeners and connections (both ends
@@ -38,6 +39,7 @@ const (
 	// functionConns is OpenFaaS's max_idle_conns_per_host: a thousand
 	// long-polls answered together each keep theirs.
 	functionConns = 1024
+	cronConns     = 16
 )
 
 // fileBudget is how the open-file limit is shared.
@@ -62,8 +64,23 @@ func subscribers(st *stack.Stack) int {
 // filesNeeded is the open-file limit that lets every subscribed function have
 // connector.DefaultMaxInFlight calls in flight at once, as after a backlog.
 func filesNeeded(st *stack.Stack) uint64 {
-	n := subscribers(st)
-	return uint64(filesReserve + 2*MaxClientConns + (len(st.Functions)-n)*functionConns + n*connector.DefaultMaxInFlight)
+	n := uint64(filesReserve + 2*MaxClientConns)
+	for _, fn := range st.Sorted() {
+		n += uint64(fixedConns(fn))
+	}
+	return n + uint64(subscribers(st)*connector.DefaultMaxInFlight)
+}
+
+// fixedConns is the gateway's connections to a function the connector does
+// not feed (0 for one it does).
+func fixedConns(fn stack.Function) int {
+	switch {
+	case len(fn.Topics()) > 0:
+		return 0
+	case fn.Schedule() != "":
+		return cronConns
+	}
+	return functionConns
 }
 
 // raiseFileLimit raises this process's open-file limit to want, the hard limit
@@ -113,8 +130,8 @@ func budget(files uint64, st *stack.Stack, log *slog.Logger) fileBudget {
 			total += fed[fn.Name]
 			continue
 		}
-		b.Conns[fn.Name] = functionConns
-		fixed += functionConns
+		b.Conns[fn.Name] = fixedConns(fn)
+		fixed += b.Conns[fn.Name]
 	}
 	if files == 0 || filesNeeded(st) <= files {
 		for name := range fed {
