@@ -121,9 +121,9 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// One of the function's slots, or an answer that it is busy: a call
-	// that found no connection to dial must not fail later, or ever reach
-	// the function half-way.
+	// One of the function's slots (budget.go), waited for up to pool.wait;
+	// past that the call answers 503 before anything reached the function,
+	// where without the bound its dial would have failed (EMFILE) with a 502.
 	pool := g.pools[name]
 	if !pool.admit(r.Context()) {
 		if r.Context().Err() != nil {
@@ -132,7 +132,7 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 		}
 		c.status = http.StatusServiceUnavailable
 		setCallHeaders(w.Header(), c)
-		g.busy(w, name, c.id)
+		busy(w, name)
 		return
 	}
 	defer pool.calls.release()
@@ -144,10 +144,8 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 
 // busy answers a call to a function whose connections were all in use for
 // as long as the call could wait: 503 with Retry-After, nothing sent to it.
-func (g *Gateway) busy(w http.ResponseWriter, name, callID string) {
-	p := g.pools[name]
-	g.log.Warn("function busy: every connection in use", "function", name, "connections", p.conns.size(),
-		"waited_ms", p.wait.Milliseconds(), "call_id", callID)
+// The call's own log line (serveFunction) records it.
+func busy(w http.ResponseWriter, name string) {
 	w.Header().Set("Retry-After", "1")
 	httpError(w, http.StatusServiceUnavailable, "Every connection to %s is in use; retry later.", name)
 }
@@ -305,7 +303,7 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		c.status = statusClientClosed
 	case errors.Is(err, errNoConnection):
 		c.status = http.StatusServiceUnavailable
-		g.busy(w, name, c.id)
+		busy(w, name)
 	default:
 		c.status = http.StatusBadGateway
 		g.log.Warn("function unreachable", "function", name, "upstream", c.target.String(), "call_id", c.id, "err", err)
