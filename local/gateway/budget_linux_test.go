@@ -141,7 +141,7 @@ func TestConnectionBudgetHoldsABurstOfSlowCalls(t *testing.T) {
 		}
 		status[a.function][a.status]++
 	}
-	t.Logf("answers: %v; peak connections: echo %d, other %d, callers %d", status, echo.peak.Load(), other.peak.Load(), tg.pools["echo"].calls.peak.Load())
+	t.Logf("answers: %v; most connections open at once: to echo %d, to other %d, from callers %d", status, echo.peak.Load(), other.peak.Load(), tg.listener.Load().slots.peak.Load())
 	if status["echo"][http.StatusOK] != callers {
 		t.Errorf("echo: %v, want all %d served (each waits at most 10 s for a slot)", status["echo"], callers)
 	}
