@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"handler/function/functions/pkg/config"
+	"handler/function/local/scaler"
+	"handler/function/local/stack"
 )
 
 // The deployment is sized for this rate of payments (docs/deploy.md, "Sizing
@@ -100,6 +102,7 @@ func TestDeploymentSizedForTheStatedRate(t *testing.T) {
 			t.Errorf("Knative %s: containerConcurrency %d × max-scale %d = %d, want at least %d",
 				sz.function, svc.Spec.ContainerConcurrency, maxScale, got, need)
 		}
+		assertScalesToHold(t, fn, svc.Spec.ContainerConcurrency, need)
 	}
 
 	// OpenFaaS: with asynchronous invocation the connectors commit a record
@@ -150,4 +153,29 @@ func sourceFor(tb testing.TB, m *manifests, function string) kafkaSource {
 	}
 	tb.Fatalf("no KafkaSource delivers to %s", function)
 	return kafkaSource{}
+}
+
+// assertScalesToHold checks that the autoscaler, at the stated load, gives a
+// function that waits (scaled on calls in flight) the replicas that hold it:
+// its target is what one replica is sized to hold (containerConcurrency), so
+// the calls in flight ask for about as many replicas as hold them, not one
+// per few dozen waiting calls, and what it gives holds them all.
+func assertScalesToHold(t *testing.T, fn stack.Function, perReplica, need int) {
+	t.Helper()
+	policy, err := scaler.ParsePolicy(fn.Labels)
+	if err != nil {
+		t.Fatalf("%s: %v", fn.Name, err)
+	}
+	if policy.Type != scaler.TypeCapacity {
+		t.Errorf("%s: com.openfaas.scale.type %s, want capacity: its calls wait, and rps says nothing of how many are waiting", fn.Name, policy.Type)
+		return
+	}
+	if policy.Target != float64(perReplica) {
+		t.Errorf("%s: com.openfaas.scale.target %g, want %d, what one replica holds (containerConcurrency)", fn.Name, policy.Target, perReplica)
+	}
+	d := scaler.Decide(scaler.Input{Policy: policy, Replicas: 1, InFlight: float64(need)})
+	if d.Replicas*perReplica < need || d.Want > policy.Max+1 {
+		t.Errorf("%s: %d calls in flight → %d replicas wanted, %d given (%s); want at most max+1 wanted and %d held",
+			fn.Name, need, d.Want, d.Replicas, d.Reason, need)
+	}
 }

@@ -225,6 +225,11 @@ func (g *Gateway) invokeAsync(ctx context.Context, c *asyncCall) (asyncResult, e
 	u.Path = p
 	u.RawQuery = c.rawQuery
 
+	pool := g.pools[c.fn.meta.Name]
+	if !pool.admit(ctx) {
+		return unavailable, fmt.Errorf("every one of its %d connections in use for %s", pool.conns.size(), pool.wait)
+	}
+	defer pool.calls.release()
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.UpstreamTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(c.body))
@@ -233,7 +238,7 @@ func (g *Gateway) invokeAsync(ctx context.Context, c *asyncCall) (asyncResult, e
 	}
 	req.Header = c.header.Clone()
 	removeHopHeaders(req.Header)
-	resp, err := g.invoker.Do(req)
+	resp, err := pool.client.Do(req)
 	if err != nil {
 		return unavailable, fmt.Errorf("call function: %w", err)
 	}

@@ -157,6 +157,16 @@ type Config struct {
 	// OpenAPI, when set, is the API's OpenAPI document: served at /openapi.yaml
 	// and rendered as a readable page at /docs.
 	OpenAPI []byte
+	// MaxClientConns bounds the connections callers hold open to the gateway
+	// at once, HTTP/1.1 or HTTP/2, busy or idle (see budget.go).
+	// MaxConnsOf bounds, per function, the gateway's connections to all its
+	// replicas together, dialling, busy or idle, and so its calls in flight;
+	// MaxConns is the bound of every function MaxConnsOf does not name. Zero
+	// fields are derived from the open-file limit (defaultBudget); together
+	// they must fit in it.
+	MaxClientConns int
+	MaxConns       int
+	MaxConnsOf     map[string]int
 	// ProviderName and Version are reported by /system/info.
 	ProviderName string
 	Version      string
@@ -186,7 +196,18 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.Version, DefaultVersion)
 	setDefault(&c.WakeTimeout, DefaultWakeTimeout)
 	setDefault(&c.OverviewEvery, time.Second)
+	clients, perFunction := defaultBudget(openFileLimit(), len(c.Functions))
+	setDefault(&c.MaxClientConns, clients)
+	setDefault(&c.MaxConns, perFunction)
 	return c
+}
+
+// maxConns is the bound on function's connections.
+func (c Config) maxConns(function string) int {
+	if n, ok := c.MaxConnsOf[function]; ok {
+		return n
+	}
+	return c.MaxConns
 }
 
 func setDefault[T comparable](field *T, def T) {
@@ -238,6 +259,24 @@ func (c Config) Validate() error {
 		{"SSE heartbeat", c.SSEHeartbeat > 0},
 		{"wake timeout", c.WakeTimeout > 0},
 		{"overview interval", c.OverviewEvery > 0},
+		{"client connections", c.MaxClientConns > 0},
+	}
+	conns := c.MaxClientConns
+	for _, fn := range c.Functions {
+		n := c.maxConns(fn.Name)
+		positive = append(positive, struct {
+			name string
+			ok   bool
+		}{"connections to " + fn.Name, n > 0})
+		conns += n
+	}
+	for name := range c.MaxConnsOf {
+		if !seen[name] {
+			errs = append(errs, fmt.Errorf("connections bounded for %s, which is not a function", name))
+		}
+	}
+	if files := openFileLimit(); files > 0 && uint64(conns) > files {
+		errs = append(errs, fmt.Errorf("%d client connections and %d to the functions pass the open-file limit %d", c.MaxClientConns, conns-c.MaxClientConns, files))
 	}
 	for _, p := range positive {
 		if !p.ok {

@@ -61,6 +61,15 @@
 //     that is in the stack but has no process registered (not started yet, or
 //     restarting) answers 503 with Retry-After, since waiting helps. A call
 //     that outlives Config.UpstreamTimeout answers 504.
+//   - Its connections are bounded so the process cannot run out of open
+//     files (budget.go): callers' connections by Config.MaxClientConns (at
+//     the bound an idle keep-alive one is closed, else new callers wait to be
+//     accepted), and each function's connections to its replicas together,
+//     idle ones included, by Config.MaxConnsOf, which also bounds its calls in
+//     flight. A call that finds them all busy waits up to its exec_timeout
+//     and then answers 503 with Retry-After, not having reached the function.
+//     The real gateway keeps up to max_idle_conns_per_host per replica and
+//     leaves the rest to the node's limits.
 //   - invocationCount counts calls since this gateway started, sync and async.
 //   - /metrics shares the gateway's port (OpenFaaS serves it on 8082).
 //   - /system/events is an addition for the local UI: every Kafka record the

@@ -25,9 +25,12 @@ type Gateway struct {
 	functions map[string]*function
 	sorted    []*function
 
-	transport *http.Transport
+	// pools hold each function's connections and calls within the budget
+	// (budget.go); files is the open-file limit it was checked against.
+	pools     map[string]*pool
+	files     uint64
+	listener  atomic.Pointer[clientListener] // callers' connections, once serving
 	proxy     *httputil.ReverseProxy
-	invoker   *http.Client // async calls to functions
 	callbacks *http.Client // POSTs to X-Callback-Url
 	queue     *asyncQueue
 	// answered holds finished async calls whose answer waits for its POST to
@@ -68,6 +71,8 @@ func New(cfg Config, logger *slog.Logger) (*Gateway, error) {
 		cfg:       cfg,
 		log:       logger,
 		functions: make(map[string]*function, len(cfg.Functions)),
+		pools:     make(map[string]*pool, len(cfg.Functions)),
+		files:     openFileLimit(),
 		queue:     newAsyncQueue(cfg.AsyncQueueSize),
 		answered:  newAsyncQueue(cfg.AsyncQueueSize),
 		events:    NewEvents(cfg.EventHistory, logger),
@@ -80,6 +85,7 @@ func New(cfg Config, logger *slog.Logger) (*Gateway, error) {
 		fn := &function{meta: meta}
 		g.functions[meta.Name] = fn
 		g.sorted = append(g.sorted, fn)
+		g.pools[meta.Name] = newPool(cfg.maxConns(meta.Name), admitWait(meta.CallTimeout(), cfg.UpstreamTimeout))
 	}
 	sort.Slice(g.sorted, func(i, j int) bool { return g.sorted[i].meta.Name < g.sorted[j].meta.Name })
 	if len(cfg.OpenAPI) > 0 {
@@ -96,10 +102,9 @@ func New(cfg Config, logger *slog.Logger) (*Gateway, error) {
 	}
 	g.metrics = m
 
-	g.transport = newTransport()
 	g.proxy = g.newReverseProxy()
-	g.invoker = &http.Client{Transport: g.transport, CheckRedirect: noRedirects}
-	g.callbacks = &http.Client{Transport: newTransport(), Timeout: cfg.CallbackTimeout, CheckRedirect: noRedirects}
+	// Callbacks go to a few allowed hosts, one POST per worker at a time.
+	g.callbacks = &http.Client{Transport: newTransport(cfg.CallbackWorkers, upstreamDialer.DialContext), Timeout: cfg.CallbackTimeout, CheckRedirect: noRedirects}
 	g.handler = g.limitBodyRead(g.routes())
 	return g, nil
 }
@@ -109,17 +114,17 @@ func New(cfg Config, logger *slog.Logger) (*Gateway, error) {
 // timeout so a dead process fails fast, and no response-header timeout, since
 // a long-poll legitimately sends nothing for 30 s; the per-call context bounds it.
 //
-// It keeps up to 1,024 idle connections, per function and in all, as the
-// OpenFaaS gateway does by default (max_idle_conns, max_idle_conns_per_host).
-// Go's defaults (100 in all, 2 per host) closed and redialled a connection for
-// most calls once a few hundred were in flight, and a thousand long-polls
-// answered together paid a close each.
-func newTransport() *http.Transport {
+// It keeps as many idle connections as it may open (conns, a function's share
+// of the budget), so that a connection is closed only when its replica goes
+// or it idles out: Go's defaults (100 in all, 2 per host) closed and
+// redialled one for most calls once a few hundred were in flight, and a
+// thousand long-polls answered together paid a close each. dial counts them.
+func newTransport(conns int, dial func(context.Context, string, string) (net.Conn, error)) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil
-	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	t.MaxIdleConns = 1024
-	t.MaxIdleConnsPerHost = 1024
+	t.DialContext = dial
+	t.MaxIdleConns = conns
+	t.MaxIdleConnsPerHost = conns
 	// The gateway lets an idle connection go before the function does. The
 	// template's server closes one idle for its read_timeout (15 s and up
 	// here); a transport that kept it longer could send a call just as the
@@ -196,7 +201,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return errors.New("gateway: already started")
 	}
+	clients := newClientListener(ln, g.cfg.MaxClientConns)
+	g.listener.Store(clients)
+	ln = clients
 	srv := &http.Server{
+		ConnState:         clients.track,
 		Handler:           g.handler,
 		ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
 		// No ReadTimeout or WriteTimeout: both would cut long-polls and event
@@ -238,6 +247,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	g.log.Info("gateway listening", "addr", ln.Addr().String(), "functions", len(g.sorted))
+	g.log.Info("connection budget", g.budgetAttrs()...)
 
 	var errs []error
 	select {
@@ -280,7 +290,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		errs = append(errs, fmt.Errorf("gateway shutdown: %d callbacks not sent", lost))
 	}
 	source.Wait()
-	g.transport.CloseIdleConnections()
+	for _, p := range g.pools {
+		p.transport.CloseIdleConnections()
+	}
 	g.callbacks.CloseIdleConnections()
 	g.log.Info("gateway stopped")
 	return errors.Join(errs...)

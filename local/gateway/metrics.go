@@ -54,7 +54,7 @@ func newMetrics(g *Gateway, registry *prometheus.Registry) (*metrics, error) {
 	}
 	serviceCount := &serviceCounter{g: g, desc: prometheus.NewDesc("gateway_service_count",
 		"Current count of replicas for a function.", []string{"function_name"}, nil)}
-	for _, c := range []prometheus.Collector{m.invocations, m.seconds, m.started, m.coldStarts, serviceCount} {
+	for _, c := range []prometheus.Collector{m.invocations, m.seconds, m.started, m.coldStarts, serviceCount, newBudgetCollector(g)} {
 		if err := registry.Register(c); err != nil {
 			return nil, err
 		}

@@ -124,9 +124,33 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// One of the function's slots (budget.go), waited for up to pool.wait;
+	// past that the call answers 503 before anything reached the function,
+	// where without the bound its dial would have failed (EMFILE) with a 502.
+	pool := g.pools[name]
+	if !pool.admit(r.Context()) {
+		if r.Context().Err() != nil {
+			c.status = statusClientClosed
+			return
+		}
+		c.status = http.StatusServiceUnavailable
+		setCallHeaders(w.Header(), c)
+		busy(w, name)
+		return
+	}
+	defer pool.calls.release()
+
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), callKey{}, c), g.cfg.UpstreamTimeout)
 	defer cancel()
 	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// busy answers a call to a function whose connections were all in use for
+// as long as the call could wait: 503 with Retry-After, nothing sent to it.
+// The call's own log line (serveFunction) records it.
+func busy(w http.ResponseWriter, name string) {
+	w.Header().Set("Retry-After", "1")
+	httpError(w, http.StatusServiceUnavailable, "Every connection to %s is in use; retry later.", name)
 }
 
 // upstream returns a ready replica of the function. With none and a Wake
@@ -176,10 +200,18 @@ func bufferBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
+// roundTripper is a function that is an http.RoundTripper.
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 func (g *Gateway) newReverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Rewrite:   rewrite,
-		Transport: g.transport,
+		Rewrite: rewrite,
+		Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+			c := r.Context().Value(callKey{}).(*call)
+			return g.pools[c.fn.meta.Name].transport.RoundTrip(r)
+		}),
 		// No periodic flushing: ReverseProxy already flushes every write of a
 		// response without a Content-Length (a stream) and of text/event-stream
 		// at once, and a long-poll's answer is one write. Flushing every write
@@ -280,6 +312,9 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	case r.Context().Err() != nil:
 		// The caller went away; nobody reads an answer.
 		c.status = statusClientClosed
+	case errors.Is(err, errNoConnection):
+		c.status = http.StatusServiceUnavailable
+		busy(w, name)
 	default:
 		c.status = http.StatusBadGateway
 		g.log.Warn("function unreachable", "function", name, "upstream", c.target.String(), "call_id", c.id, "err", err)

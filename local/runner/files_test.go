@@ -8,32 +8,53 @@ import (
 	"handler/function/local/stack"
 )
 
-func TestInFlightBoundsShareTheOpenFileLimitByExecTimeout(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
+func budgetStack() *stack.Stack {
 	fn := func(name, topic, exec string) stack.Function {
 		return stack.Function{Name: name, Annotations: map[string]string{"topic": topic}, Environment: map[string]string{"exec_timeout": exec}}
 	}
-	st := &stack.Stack{Functions: map[string]stack.Function{
+	relay := fn("relay-outbox", stack.CronTopic, "30s")
+	relay.Annotations["schedule"] = "*/1 * * * *"
+	return &stack.Stack{Functions: map[string]stack.Function{
+		"create-payment":  fn("create-payment", "", "15s"),
+		"get-payment":     fn("get-payment", "", "40s"),
 		"process-payment": fn("process-payment", "payments", "60s"),
 		"apply-result":    fn("apply-result", "paymentsResults", "15"),
-		"relay-outbox":    fn("relay-outbox", stack.CronTopic, "30s"), // not a subscriber
+		"relay-outbox":    relay, // called by cron
 	}}
-	if got := inFlightBounds(filesNeeded(2), st, log); got != nil {
-		t.Errorf("with room for every bound: %v, want none lowered", got)
+}
+
+func TestBudgetSharesTheOpenFileLimit(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	st := budgetStack()
+	for _, files := range []uint64{0, filesNeeded(st), 1 << 20} {
+		b := budget(files, st, log)
+		if b.InFlight != nil || b.Conns["process-payment"] != connector.DefaultMaxInFlight || b.Conns["create-payment"] != functionConns || b.Conns["relay-outbox"] != cronConns || b.Clients != MaxClientConns {
+			t.Errorf("with %d files (enough, or unknown): %+v, want every bound at its default", files, b)
+		}
 	}
-	if got := inFlightBounds(0, st, log); got != nil {
-		t.Errorf("with the limit unknown: %v, want none lowered", got)
+
+	// This machine: 20,000 files, which root cannot raise. After the reserve
+	// (1,024), the callers (2,048, both ends), two functions called over HTTP
+	// (1,024 each) and one by cron (16): 12,816 for the fed functions, shared
+	// 60:15 (Little's law at one rate: in flight ∝ time per call).
+	b := budget(20000, st, log)
+	if b.InFlight["process-payment"] != 10252 || b.InFlight["apply-result"] != 2563 || len(b.InFlight) != 2 {
+		t.Errorf("with 20,000 files: %v, want process-payment 10,252 and apply-result 2,563", b.InFlight)
 	}
-	// This machine: 20,000 files, which root cannot raise. 15,904 for calls,
-	// shared 60:15 (Little's law at one rate: in flight ∝ time per call).
-	got := inFlightBounds(20000, st, log)
-	if got["process-payment"] != 12723 || got["apply-result"] != 3180 || len(got) != 2 {
-		t.Errorf("with 20,000 files: %v, want process-payment 12,723 and apply-result 3,180", got)
+	for name, n := range b.InFlight {
+		if b.Conns[name] != n {
+			t.Errorf("%s: the gateway may open %d connections to it, want its in-flight bound %d", name, b.Conns[name], n)
+		}
 	}
-	if got := inFlightBounds(1024, st, log); got["apply-result"] != 256 {
-		t.Errorf("with 1,024 files: %v, want at least 256 each", got)
-	}
-	if got := inFlightBounds(1<<20, st, log); got != nil {
-		t.Errorf("with a million files: %v, want the default %d for each", got, connector.DefaultMaxInFlight)
+	for _, files := range []uint64{20000, 8192, 2048, 1100} {
+		b := budget(files, st, log)
+		if got := b.total(); uint64(got) > files {
+			t.Errorf("with %d files the budget gives out %d: %+v", files, got, b)
+		}
+		for name, n := range b.Conns {
+			if n < 1 {
+				t.Errorf("with %d files %s gets %d connections", files, name, n)
+			}
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -64,7 +65,7 @@ type Stack struct {
 	scaler    *scaler.Scaler
 	gateway   *gateway.Gateway
 	connector *connector.Connector
-	files     uint64 // the open-file limit
+	files     fileBudget // the open-file limit, shared out
 
 	// envMu guards envOf: variables set by Restart, given to every replica of
 	// the function started afterwards.
@@ -97,7 +98,8 @@ func Start(ctx context.Context, cfg Config, logs io.Writer) (*Stack, error) {
 	if s.lock, err = lockState(cfg.StateDir); err != nil {
 		return nil, err
 	}
-	s.files = raiseFileLimit(filesNeeded(subscribers(st)), log)
+	s.files = budget(raiseFileLimit(filesNeeded(st), log), st, log)
+	s.files.log(log)
 	for _, start := range []func(context.Context) error{s.bindPorts, s.startPostgres, s.startKafka} {
 		if err := start(ctx); err != nil {
 			s.stopServices()
@@ -313,6 +315,9 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		// The functions' own parser, so the gateway accepts exactly their keys.
 		APIKeys:       config.New(config.Map(map[string]string{"OPENFAAS_SECRETS_DIR": secrets})).APIKeys(),
 		CallbackHosts: s.cfg.CallbackHosts,
+		// Both from the open-file limit (files.go).
+		MaxClientConns: s.files.Clients,
+		MaxConnsOf:     s.files.Conns,
 	}, s.base)
 	if err != nil {
 		return err
@@ -320,7 +325,7 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	s.gateway = gw
 	s.GatewayURL = "http://" + s.cfg.GatewayAddr
 	conn, err := connector.New(connector.Config{
-		MaxInFlightOf: inFlightBounds(s.files, s.stack, s.log),
+		MaxInFlightOf: s.files.InFlight,
 		Brokers:       s.Brokers,
 		GatewayURL:    s.GatewayURL,
 		GatewayHTTP2:  true,
@@ -349,7 +354,7 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 	autoscalerDone := make(chan struct{})
 	go func() {
 		defer close(autoscalerDone)
-		(&scaler.Autoscaler{Scaler: sc, Metrics: registry, Log: s.base}).Run(autoscaleCtx)
+		(&scaler.Autoscaler{Scaler: sc, Metrics: registry, Log: s.base, MachineMax: scaler.MachineMax(runtime.NumCPU())}).Run(autoscaleCtx)
 	}()
 	gwCtx, stopGateway := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopGateway()

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,6 +114,23 @@ func TestServerless(t *testing.T) {
 		}
 		if _, ok := after[metricstest.Series("kafka_consumergroup_lag", "consumergroup", "process-payment", "topic", "payments", "partition", "0")]; !ok {
 			t.Error("no consumer lag for process-payment's partition 0")
+		}
+		// The gateway's connections are bounded, and the bounds fit in this
+		// process's open-file limit (the runner's process is the test's).
+		var limit syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil {
+			t.Fatal(err)
+		}
+		budget := after.Get("gateway_client_connections_max")
+		for _, name := range []string{"create-payment", "get-payment", "process-payment", "apply-result", "relay-outbox"} {
+			n := after.Get("gateway_upstream_connections_max", "function_name", name)
+			if n < 1 {
+				t.Errorf("gateway_upstream_connections_max{%s} = %v, want a bound", name, n)
+			}
+			budget += n
+		}
+		if budget < 1 || budget > float64(limit.Cur) {
+			t.Errorf("the gateway may hold %v connections, want a bound within the open-file limit %d", budget, limit.Cur)
 		}
 	})
 

@@ -21,11 +21,15 @@ type Input struct {
 	InFlight float64
 	// Idle is how long no call has started or been in flight.
 	Idle time.Duration
+	// MachineMax, when positive, bounds the replicas below the policy's max:
+	// what this machine can use (Autoscaler.MachineMax).
+	MachineMax int
 }
 
 // Decision is the replicas a function should have, and why.
 type Decision struct {
 	Replicas int
+	Want     int     // what the load asks for, before min and max
 	Load     float64 // the load the decision used: RPS or InFlight by the policy's type
 	Reason   string
 }
@@ -34,7 +38,8 @@ type Decision struct {
 //
 //	desired = ceil(load / (target × target-proportion))
 //
-// kept within [min, max] (min at least 1). A function labelled
+// kept within [min, max] (min at least 1), max lowered to MachineMax when
+// that is lower (but never below min). A function labelled
 // com.openfaas.scale.zero goes to zero once idle for zero-duration with
 // nothing in flight. At zero it stays there: the next call wakes it
 // (Scaler.Wake), not the autoscaler.
@@ -52,16 +57,22 @@ func Decide(in Input) Decision {
 	}
 	perReplica := p.Target * p.TargetProportion
 	want := int(math.Ceil(load / perReplica))
-	lo := max(p.Min, 1)
-	replicas := min(max(want, lo), p.Max)
+	lo, hi := max(p.Min, 1), p.Max
+	machine := in.MachineMax > 0 && in.MachineMax < hi
+	if machine {
+		hi = max(in.MachineMax, lo)
+	}
+	replicas := min(max(want, lo), hi)
 	reason := fmt.Sprintf("%s load %.2f / (target %g × proportion %g) = %d", p.Type, load, p.Target, p.TargetProportion, want)
 	switch {
 	case want < lo:
 		reason += fmt.Sprintf(", raised to min %d", lo)
-	case want > p.Max:
-		reason += fmt.Sprintf(", capped at max %d", p.Max)
+	case want > hi && machine:
+		reason += fmt.Sprintf(", capped at %d, what this machine's cores can use (max %d)", hi, p.Max)
+	case want > hi:
+		reason += fmt.Sprintf(", capped at max %d", hi)
 	}
-	return Decision{Replicas: replicas, Load: load, Reason: reason}
+	return Decision{Replicas: replicas, Want: want, Load: load, Reason: reason}
 }
 
 // Autoscaler sets each function's replicas every Interval from the gateway's
@@ -71,8 +82,12 @@ type Autoscaler struct {
 	Metrics  prometheus.Gatherer
 	Interval time.Duration // how often it decides; 2 s when zero
 	Window   time.Duration // how far back load is measured; 10 s when zero
-	Log      *slog.Logger
-	Now      func() time.Time
+	// MachineMax, when positive, is the most replicas it gives any function,
+	// below the function's max: on one machine a replica past the cores adds
+	// no CPU, only processes contending for it (see MachineMax).
+	MachineMax int
+	Log        *slog.Logger
+	Now        func() time.Time
 
 	history    map[string][]sample
 	lastActive map[string]time.Time
@@ -137,7 +152,7 @@ func (a *Autoscaler) Tick() error {
 			last = now
 			a.lastActive[name] = now
 		}
-		in := Input{Policy: f.Policy(), Idle: now.Sub(last)}
+		in := Input{Policy: f.Policy(), Idle: now.Sub(last), MachineMax: a.MachineMax}
 		in.Replicas, _ = f.Replicas()
 		if span := now.Sub(h[0].at).Seconds(); span > 0 {
 			in.RPS = (s.total - h[0].total) / span
@@ -161,6 +176,14 @@ func (a *Autoscaler) Tick() error {
 	}
 	return nil
 }
+
+// MachineMax is what a machine with cores CPUs can use of any function's
+// replicas: one per core. Nothing else is gained by more processes here: a
+// function's calls in flight are bounded per function, not per replica (the
+// gateway's connections, the connector's in-flight bound), and a call waiting
+// on a timer, as process-payment's do, costs memory, not a process. At least
+// two, so that scaling out still shows on a one-core machine.
+func MachineMax(cores int) int { return max(cores, 2) }
 
 func round(f float64) float64 { return math.Round(f*100) / 100 }
 

@@ -2,6 +2,7 @@ package scaler
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ func TestDecide(t *testing.T) {
 	capacity := Policy{Min: 2, Max: 5, Type: TypeCapacity, Target: 5, TargetProportion: 1}
 	zero := rps
 	zero.Zero, zero.ZeroDuration = true, time.Minute
+	waiting := Policy{Min: 1, Max: 3, Type: TypeCapacity, Target: 1700, TargetProportion: 0.9}
 	tests := []struct {
 		name string
 		in   Input
@@ -35,6 +37,19 @@ func TestDecide(t *testing.T) {
 		{"zero: not idle long enough", Input{Policy: zero, Replicas: 1, Idle: 30 * time.Second}, 1},
 		{"no zero label: idle forever stays at min", Input{Policy: rps, Replicas: 1, Idle: time.Hour}, 1},
 		{"at zero stays until woken", Input{Policy: zero, Replicas: 0, RPS: 100}, 0},
+
+		// process-payment as in stack.yml: a replica holds 1,700 waiting calls.
+		{"waiting calls: 5,000 in flight (200/s × 25 s) → 4, capped at max 3", Input{Policy: waiting, Replicas: 1, InFlight: 5000}, 3},
+		{"waiting calls: 1,530 in flight → 1", Input{Policy: waiting, Replicas: 2, InFlight: 1530}, 1},
+		{"waiting calls: 1,531 in flight → 2", Input{Policy: waiting, Replicas: 1, InFlight: 1531}, 2},
+		{"waiting calls: 12,500 (500/s × 25 s) on two cores → 2", Input{Policy: waiting, Replicas: 1, InFlight: 12500, MachineMax: 2}, 2},
+
+		// create-payment as in stack.yml, on this machine's cores.
+		{"cores: 1,000 rps on two cores → 2, not 10", Input{Policy: rps, Replicas: 1, RPS: 1000, MachineMax: 2}, 2},
+		{"cores: below the bound it does not matter", Input{Policy: rps, Replicas: 1, RPS: 60, MachineMax: 2}, 2},
+		{"cores: more cores than max → max", Input{Policy: rps, Replicas: 1, RPS: 10_000, MachineMax: 64}, 10},
+		{"cores: min above the cores wins", Input{Policy: capacity, Replicas: 2, InFlight: 100, MachineMax: 1}, 2},
+		{"cores: zero still allowed", Input{Policy: zero, Replicas: 1, Idle: 2 * time.Minute, MachineMax: 2}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,6 +61,54 @@ func TestDecide(t *testing.T) {
 				t.Error("no reason given")
 			}
 		})
+	}
+}
+
+func TestDecideSaysWhatTheLoadAsksForAndWhyItGivesLess(t *testing.T) {
+	waiting := Policy{Min: 1, Max: 3, Type: TypeCapacity, Target: 1700, TargetProportion: 0.9}
+	d := Decide(Input{Policy: waiting, Replicas: 1, InFlight: 5000})
+	if d.Want != 4 || d.Replicas != 3 || !strings.Contains(d.Reason, "capped at max 3") {
+		t.Errorf("5,000 waiting at 1,700 a replica: %+v, want 4 wanted, 3 given at max", d)
+	}
+	// The old target, 50 a replica, asked for 112 replicas for the same calls.
+	waiting.Target = 50
+	if d := Decide(Input{Policy: waiting, Replicas: 1, InFlight: 5000}); d.Want != 112 {
+		t.Errorf("at target 50: %d wanted, want 112", d.Want)
+	}
+	rps := Policy{Min: 1, Max: 10, Type: TypeRPS, Target: 50, TargetProportion: 0.9}
+	d = Decide(Input{Policy: rps, Replicas: 1, RPS: 1000, MachineMax: 2})
+	if d.Want != 23 || d.Replicas != 2 || !strings.Contains(d.Reason, "cores") {
+		t.Errorf("1,000 rps on two cores: %+v, want 23 wanted, 2 given, the cores named", d)
+	}
+	for cores, want := range map[int]int{1: 2, 2: 2, 8: 8} {
+		if got := MachineMax(cores); got != want {
+			t.Errorf("MachineMax(%d) = %d, want %d", cores, got, want)
+		}
+	}
+}
+
+func TestAutoscalerKeepsToTheMachine(t *testing.T) {
+	s, err := New([]stack.Function{{Name: "fn", Labels: map[string]string{
+		LabelMin: "1", LabelMax: "10", LabelType: "rps", LabelTarget: "50", LabelTargetProportion: "0.9",
+	}}}, func(stack.Function) Process { return newFake() }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	s.Start()
+	gw := newFakeGateway()
+	now := time.Unix(1_000_000, 0)
+	a := &Autoscaler{Scaler: s, Metrics: gw, Window: 10 * time.Second, MachineMax: 2, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }}
+	if err := a.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	gw.calls("fn", 10_000, 10_000) // 1,000 rps: 23 replicas by the target, 10 by the label
+	now = now.Add(10 * time.Second)
+	if err := a.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Replicas("fn"); got != 2 {
+		t.Errorf("after 1,000 rps on a two-core machine: %d replicas, want 2", got)
 	}
 }
 

@@ -149,6 +149,19 @@ func (f Function) ExecTimeout() (time.Duration, error) {
 	return d, nil
 }
 
+// DefaultExecTimeout is of-watchdog's exec_timeout when a function sets none.
+const DefaultExecTimeout = 10 * time.Second
+
+// CallTimeout is how long one call may take: the function's exec_timeout, or
+// of-watchdog's default when it is unset or unreadable.
+func (f Function) CallTimeout() time.Duration {
+	d, err := f.ExecTimeout()
+	if err != nil || d <= 0 {
+		return DefaultExecTimeout
+	}
+	return d
+}
+
 // CronTopic is the topic annotation the cron-connector looks for.
 const CronTopic = "cron-function"
 
