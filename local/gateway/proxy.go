@@ -183,11 +183,12 @@ func (g *Gateway) upstream(ctx context.Context, name, callID string) (*url.URL, 
 // proxied; every payment call is far smaller.
 const maxBufferedBody = 64 << 10
 
-// bufferBody reads a small request body of known length into memory. The
-// transport then sends headers and body in one write; a body it cannot see
-// the end of makes it flush the headers first, one more system call per call
-// (net/http's transferWriter.FlushHeaders). Larger and chunked bodies still
-// stream. It fails when the caller sent less than it announced, or too slowly.
+// bufferBody reads a small request body of known length into memory and
+// returns it (nil for a larger or chunked body, which still streams). rewrite
+// hands it to the transport as an in-memory reader, so that headers and body
+// go in one write: a body whose end net/http cannot see makes it flush the
+// headers first (transferWriter.FlushHeaders), one more system call per call.
+// It fails when the caller sent less than it announced, or too slowly.
 func bufferBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength <= 0 || r.ContentLength > maxBufferedBody {
 		return nil, nil

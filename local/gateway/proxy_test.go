@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,4 +302,39 @@ func TestSlowUpstreamIsStreamed(t *testing.T) {
 	if err != nil || second != "second\n" {
 		t.Fatalf("second line = %q, %v", second, err)
 	}
+}
+
+// A small body reaches the function in the same write as its headers.
+// (ReverseProxy's own body wrapper made net/http flush the headers first: two
+// writes, two system calls, for every call.)
+func TestProxySendsHeadersAndSmallBodyInOneWrite(t *testing.T) {
+	tg := MustStartGateway(t, Config{})
+	got := make(chan seen, 1)
+	MustUpstream(t, tg, "echo", recordingUpstream(got))
+	var writes atomic.Int64
+	tr := tg.pools["echo"].transport
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		return &writeCounter{Conn: c, writes: &writes}, err
+	}
+	body := `{"userId":"5d1f7a58-3c1e-4e0c-8a57-0f6f2f1f3b11","amount":"125.50"}`
+	resp, _ := MustDo(t, MustRequest(t, http.MethodPost, tg.URL+"/function/echo", strings.NewReader(body)))
+	if in := MustReceive(t, got, "upstream request"); resp.StatusCode != http.StatusCreated || in.body != body {
+		t.Fatalf("status %d, the function got %q", resp.StatusCode, in.body)
+	}
+	if n := writes.Load(); n != 1 {
+		t.Fatalf("the request went to the function in %d writes, want 1", n)
+	}
+}
+
+// writeCounter counts the writes made on a connection.
+type writeCounter struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c *writeCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
 }
