@@ -108,7 +108,9 @@ const maxSending = 4096
 // the sends do not pile up, each waiting PublishTimeout for nothing.
 func (s *service) publish(msg outbox.Message) {
 	if s.now().UnixNano() < s.skipPublishUntil.Load() {
-		s.log.Info("event left in outbox: Kafka failed recently", "paymentId", msg.Key, "eventId", msg.Event.ID())
+		// Not logged above debug: while Kafka is down this is every create, and
+		// the failure that started the pause was logged.
+		s.log.Debug("event left in outbox: Kafka failed recently", "paymentId", msg.Key, "eventId", msg.Event.ID())
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.PublishTimeout)
@@ -121,8 +123,11 @@ func (s *service) publish(msg outbox.Message) {
 	if err != nil {
 		if sent == 0 { // Kafka failed, not just the marking in Postgres
 			s.skipPublishUntil.Store(s.now().Add(publishPause).UnixNano())
+			s.log.Warn("event left in outbox, publishing paused", "paymentId", msg.Key, "eventId", msg.Event.ID(),
+				"pause_ms", publishPause.Milliseconds(), "err", err)
+			return
 		}
-		s.log.Warn("event left in outbox", "paymentId", msg.Key, "eventId", msg.Event.ID(), "err", err)
+		s.log.Warn("event sent but not marked: the relay sends it again", "paymentId", msg.Key, "eventId", msg.Event.ID(), "err", err)
 	}
 }
 
