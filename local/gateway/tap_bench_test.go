@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/eventsig"
+	"handler/function/functions/pkg/payment"
+)
+
+// tapRecord is a Kafka record as the connector's tap hands it over.
+type tapRecord struct {
+	topic   string
+	key     []byte
+	value   []byte
+	headers map[string]string
+}
+
+// tapRecords returns n records as the stack writes them: for each payment a
+// signed "created" event on payments and a signed "processed" event on
+// paymentsResults, in structured mode.
+func tapRecords(tb testing.TB, n int) []tapRecord {
+	tb.Helper()
+	keys := eventsig.MustNew("bench-key-0123456789abcdef0123456789abcdef")
+	amount, err := payment.ParseAmount("1234.56")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	structured := map[string]string{"content-type": "application/cloudevents+json"}
+	var recs []tapRecord
+	for len(recs) < n {
+		now := time.Now().UTC()
+		p := payment.Payment{ID: uuid.New(), UserID: uuid.New(), AccountNumber: "40817810099910004312",
+			Amount: amount, Description: "rent for November", State: payment.Pending, Created: now}
+		created, processed := events.Created(p), events.Processed(payment.Result{
+			PaymentID: p.ID, Success: true, Details: "accepted by provider", Processed: now.Add(14 * time.Second)})
+		for topic, e := range map[string]*cloudEvent{"payments": &created, "paymentsResults": &processed} {
+			keys.Sign(e)
+			value, err := json.Marshal(e)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			recs = append(recs, tapRecord{topic: topic, key: []byte(p.ID.String()), value: value, headers: structured})
+		}
+	}
+	return recs[:n]
+}
+
+// BenchmarkTap is the cost of one Kafka record in the event hub: what the
+// connector's tap pays for every record of every topic.
+func BenchmarkTap(b *testing.B) {
+	recs := tapRecords(b, 1024)
+	b.Logf("created event: %d bytes", len(recs[0].value))
+	for _, bc := range []struct {
+		name string
+		user string // the subscriber's filter; "-" for no subscriber
+	}{
+		{"subscribers=0", "-"},
+		{"subscribers=1/admin", ""},
+		{"subscribers=1/other-user", "00000000-0000-4000-8000-000000000000"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			hub := NewEvents(DefaultEventHistory, discardLogger())
+			var sub *subscription
+			if bc.user != "-" {
+				_, sub = hub.subscribe("", bc.user)
+				defer hub.unsubscribe(sub)
+			}
+			ts := time.Now()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				r := recs[i%len(recs)]
+				publishTapRecord(hub, r.topic, 0, int64(i), r.key, r.value, r.headers, ts)
+				if sub != nil {
+					select {
+					case <-sub.ch:
+					default:
+					}
+				}
+				i++
+			}
+		})
+	}
+}
