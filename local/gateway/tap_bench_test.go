@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 
 	"handler/function/functions/pkg/events"
@@ -12,12 +15,27 @@ import (
 	"handler/function/functions/pkg/payment"
 )
 
+// tapHeader is a record header as the connector's tap hands it over.
+type tapHeader struct {
+	Key   string
+	Value []byte
+}
+
 // tapRecord is a Kafka record as the connector's tap hands it over.
 type tapRecord struct {
 	topic   string
 	key     []byte
 	value   []byte
-	headers map[string]string
+	headers []tapHeader
+}
+
+// publishTapRecord does what the runner's tap does with each record.
+func publishTapRecord(hub *Events, r tapRecord, offset int64, ts time.Time) {
+	headers := make([]RecordHeader, len(r.headers))
+	for i, h := range r.headers {
+		headers[i] = RecordHeader{Key: h.Key, Value: h.Value}
+	}
+	hub.PublishRecord(Record{Topic: r.topic, Offset: offset, Timestamp: ts, Key: r.key, Value: r.value, Headers: headers})
 }
 
 // tapRecords returns n records as the stack writes them: for each payment a
@@ -30,7 +48,7 @@ func tapRecords(tb testing.TB, n int) []tapRecord {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	structured := map[string]string{"content-type": "application/cloudevents+json"}
+	structured := []tapHeader{{"content-type", []byte("application/cloudevents+json")}}
 	var recs []tapRecord
 	for len(recs) < n {
 		now := time.Now().UTC()
@@ -38,7 +56,7 @@ func tapRecords(tb testing.TB, n int) []tapRecord {
 			Amount: amount, Description: "rent for November", State: payment.Pending, Created: now}
 		created, processed := events.Created(p), events.Processed(payment.Result{
 			PaymentID: p.ID, Success: true, Details: "accepted by provider", Processed: now.Add(14 * time.Second)})
-		for topic, e := range map[string]*cloudEvent{"payments": &created, "paymentsResults": &processed} {
+		for topic, e := range map[string]*cloudevents.Event{"payments": &created, "paymentsResults": &processed} {
 			keys.Sign(e)
 			value, err := json.Marshal(e)
 			if err != nil {
@@ -71,11 +89,18 @@ func BenchmarkTap(b *testing.B) {
 				defer hub.unsubscribe(sub)
 			}
 			ts := time.Now()
+			var key []byte
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
+				// A new payment every two records, as at a steady rate of
+				// creates: its id ends in the payment's number.
 				r := recs[i%len(recs)]
-				publishTapRecord(hub, r.topic, 0, int64(i), r.key, r.value, r.headers, ts)
+				var n [8]byte
+				binary.BigEndian.PutUint64(n[:], uint64(i/2))
+				key = hex.AppendEncode(append(key[:0], r.key[:24]...), n[2:])
+				r.key = key
+				publishTapRecord(hub, r, int64(i), ts)
 				if sub != nil {
 					select {
 					case <-sub.ch:
