@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // decodedFields is what encoding/json makes of a structured event: the
@@ -140,4 +141,37 @@ func FuzzScanStructured(f *testing.F) {
 		f.Add([]byte(tc.value))
 	}
 	f.Fuzz(func(t *testing.T, value []byte) { mustAgree(t, value) })
+}
+
+// mustEncodeAsJSONDoes fails when appendEventJSON differs from json.Marshal.
+func mustEncodeAsJSONDoes(tb testing.TB, ev Event) {
+	tb.Helper()
+	want, err := json.Marshal(ev)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if got := appendEventJSON(nil, &ev, nil); string(got) != string(want) {
+		tb.Fatalf("appendEventJSON =\n%s\njson.Marshal:\n%s", got, want)
+	}
+}
+
+func TestAppendEventJSONWritesWhatJSONMarshalDoes(t *testing.T) {
+	ce := &CloudEvent{ID: "id", Type: "t<script>&", Source: `/"quoted"\`, Subject: "tab\tnew\nline\u2028", Time: "é\xff"}
+	for _, ev := range []Event{
+		{Topic: "payments", Partition: 2, Offset: 1 << 40, Key: "pay-1", Timestamp: recordTime.UTC(), CloudEvent: ce, UserID: "u"},
+		{Topic: "payments.dlq", Partition: -1, Offset: -1, Key: "/wAB", Timestamp: recordTime.UTC().Truncate(time.Second)},
+		{Topic: "t", Key: "", Timestamp: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), CloudEvent: &CloudEvent{}},
+		{Topic: "t", Key: "\x00<>&", Timestamp: time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC), UserID: "ü"},
+	} {
+		mustEncodeAsJSONDoes(t, ev)
+	}
+}
+
+func FuzzAppendEventJSON(f *testing.F) {
+	f.Add("payments", "pay-1", "id", "u", int32(0), int64(0), int64(0))
+	f.Add("t<>&", "\xff\"\\", "\u2028\t", "é", int32(-5), int64(1<<62), int64(-1e18))
+	f.Fuzz(func(t *testing.T, topic, key, id, user string, partition int32, offset, nanos int64) {
+		mustEncodeAsJSONDoes(t, Event{Topic: topic, Partition: partition, Offset: offset, Key: key, UserID: user,
+			Timestamp: time.Unix(0, nanos).UTC(), CloudEvent: &CloudEvent{ID: id, Type: key, Source: topic, Subject: user, Time: id}})
+	})
 }

@@ -147,6 +147,7 @@ func (e *Events) Publish(ev Event) {
 // PublishRecord records a Kafka record (see EventFromRecord for how it is
 // read) and sends it to every subscriber that wants it, without blocking.
 func (e *Events) PublishRecord(r Record) {
+	// Events carry UTC times, which appendEventJSON writes within years 0–9999.
 	if !encodable(r.Timestamp.UTC()) {
 		e.log.Warn("event dropped: cannot encode its timestamp", "topic", r.Topic, "offset", r.Offset)
 		return
@@ -265,12 +266,8 @@ func (e *Events) fanOut(s *slot) {
 		if !sub.wants(s.user) {
 			continue
 		}
-		msg, ok := e.message(s)
-		if !ok {
-			return
-		}
 		select {
-		case sub.ch <- msg:
+		case sub.ch <- e.message(s):
 		default:
 			delete(e.subs, sub)
 			close(sub.ch)
@@ -281,28 +278,22 @@ func (e *Events) fanOut(s *slot) {
 
 // message returns s as subscribers get it, encoding it on first use. e.mu
 // must be held.
-func (e *Events) message(s *slot) (message, bool) {
-	if s.msg.data != nil {
-		return s.msg, true
+func (e *Events) message(s *slot) message {
+	if s.msg.data == nil {
+		s.msg = e.newMessage(s, s.encode())
 	}
-	data, err := json.Marshal(s.event())
-	if err != nil {
-		// PublishRecord let only encodable timestamps in: this is a bug.
-		e.log.Error("event not sent: cannot encode", "topic", s.topic, "offset", s.offset, "err", err)
-		return message{}, false
-	}
-	s.msg = e.newMessage(s, data)
-	return s.msg, true
+	return s.msg
 }
 
 func (e *Events) newMessage(s *slot, data []byte) message {
 	return message{seq: s.seq, id: e.epoch + "-" + strconv.FormatUint(s.seq, 10), user: s.user, data: data}
 }
 
-// event is the Event the slot holds.
-func (s *slot) event() Event {
+// encode is the JSON of the slot's Event.
+func (s *slot) encode() []byte {
+	data := make([]byte, 0, 384)
 	if s.decoded != nil {
-		return *s.decoded
+		return appendEventJSON(data, s.decoded, nil)
 	}
 	ev := Event{
 		Topic:     s.topic,
@@ -312,14 +303,12 @@ func (s *slot) event() Event {
 		Timestamp: s.timestamp.UTC(),
 		UserID:    s.user,
 	}
-	if len(s.value) > 0 {
-		// PublishRecord kept the value because it scanned as a valid event.
-		f, _ := scanStructured(s.value)
-		ev.CloudEvent = &CloudEvent{
-			ID: string(f.id), Type: string(f.typ), Source: string(f.source), Subject: string(f.subject), Time: string(f.time),
-		}
+	if len(s.value) == 0 {
+		return appendEventJSON(data, &ev, nil)
 	}
-	return ev
+	// PublishRecord kept the value because it scanned as a valid event.
+	f, _ := scanStructured(s.value)
+	return appendEventJSON(data, &ev, &f)
 }
 
 // recordOwner is owner for a record's key and the userId its data names (as
@@ -402,9 +391,7 @@ func (e *Events) subscribe(lastEventID, user string) ([]message, *subscription) 
 		if s.seq <= after || !sub.wants(s.user) {
 			continue
 		}
-		if msg, ok := e.message(s); ok {
-			replay = append(replay, msg)
-		}
+		replay = append(replay, e.message(s))
 	}
 	e.subs[sub] = struct{}{}
 	return replay, sub
