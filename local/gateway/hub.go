@@ -291,7 +291,7 @@ func (e *Events) newMessage(s *slot, data []byte) message {
 
 // encode is the JSON of the slot's Event.
 func (s *slot) encode() []byte {
-	data := make([]byte, 0, 384)
+	data := make([]byte, 0, 512)
 	if s.decoded != nil {
 		return appendEventJSON(data, s.decoded, nil)
 	}

@@ -15,26 +15,19 @@ import (
 	"handler/function/functions/pkg/payment"
 )
 
-// tapHeader is a record header as the connector's tap hands it over.
-type tapHeader struct {
-	Key   string
-	Value []byte
-}
-
 // tapRecord is a Kafka record as the connector's tap hands it over.
 type tapRecord struct {
 	topic   string
 	key     []byte
 	value   []byte
-	headers []tapHeader
+	headers []RecordHeader
 }
 
-// publishTapRecord does what the runner's tap does with each record.
+// publishTapRecord does what the runner's tap does with each record,
+// converting its headers to RecordHeaders.
 func publishTapRecord(hub *Events, r tapRecord, offset int64, ts time.Time) {
 	headers := make([]RecordHeader, len(r.headers))
-	for i, h := range r.headers {
-		headers[i] = RecordHeader{Key: h.Key, Value: h.Value}
-	}
+	copy(headers, r.headers)
 	hub.PublishRecord(Record{Topic: r.topic, Offset: offset, Timestamp: ts, Key: r.key, Value: r.value, Headers: headers})
 }
 
@@ -48,7 +41,7 @@ func tapRecords(tb testing.TB, n int) []tapRecord {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	structured := []tapHeader{{"content-type", []byte("application/cloudevents+json")}}
+	structured := []RecordHeader{{"content-type", []byte("application/cloudevents+json")}}
 	var recs []tapRecord
 	for len(recs) < n {
 		now := time.Now().UTC()
@@ -56,7 +49,11 @@ func tapRecords(tb testing.TB, n int) []tapRecord {
 			Amount: amount, Description: "rent for November", State: payment.Pending, Created: now}
 		created, processed := events.Created(p), events.Processed(payment.Result{
 			PaymentID: p.ID, Success: true, Details: "accepted by provider", Processed: now.Add(14 * time.Second)})
-		for topic, e := range map[string]*cloudevents.Event{"payments": &created, "paymentsResults": &processed} {
+		for _, ev := range []struct {
+			topic string
+			e     *cloudevents.Event
+		}{{"payments", &created}, {"paymentsResults", &processed}} {
+			topic, e := ev.topic, ev.e
 			keys.Sign(e)
 			value, err := json.Marshal(e)
 			if err != nil {
