@@ -3,8 +3,12 @@ package gateway
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"mime"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -58,15 +62,7 @@ func EventFromRecord(topic string, partition int32, offset int64, key, value []b
 		Timestamp: ts.UTC(),
 	}
 	if isStructured(lower["content-type"]) {
-		ev.CloudEvent = structuredCloudEvent(value)
-		if ev.CloudEvent != nil {
-			var envelope struct {
-				Data json.RawMessage `json:"data"`
-			}
-			if json.Unmarshal(value, &envelope) == nil {
-				ev.UserID = dataUserID(envelope.Data)
-			}
-		}
+		ev.CloudEvent, ev.UserID = structuredCloudEvent(value)
 	} else if _, ok := lower["ce_specversion"]; ok {
 		ev.CloudEvent = binaryCloudEvent(lower)
 		if ev.CloudEvent != nil {
@@ -108,21 +104,28 @@ func isStructured(contentType string) bool {
 	return mediaType == "application/cloudevents" || mediaType == "application/cloudevents+json"
 }
 
-func structuredCloudEvent(value []byte) *CloudEvent {
-	var attrs struct {
+// structuredCloudEvent reads a structured event's attributes and its data's
+// userId (lower-cased) in one pass. A data that is no object, or a userId
+// that is no string, names no user but spoils nothing else: encoding/json
+// reports the type error and fills in the rest.
+func structuredCloudEvent(value []byte) (*CloudEvent, string) {
+	var event struct {
 		SpecVersion string `json:"specversion"`
-		ID          string `json:"id"`
-		Type        string `json:"type"`
-		Source      string `json:"source"`
-		Subject     string `json:"subject"`
-		Time        string `json:"time"`
+		CloudEvent
+		Data struct {
+			UserID string `json:"userId"`
+		} `json:"data"`
 	}
-	if err := json.Unmarshal(value, &attrs); err != nil {
-		return nil
+	var typeErr *json.UnmarshalTypeError
+	if err := json.Unmarshal(value, &event); err != nil &&
+		!(errors.As(err, &typeErr) && (typeErr.Field == "data" || strings.HasPrefix(typeErr.Field, "data."))) {
+		return nil, ""
 	}
-	return validCloudEvent(attrs.SpecVersion, CloudEvent{
-		ID: attrs.ID, Type: attrs.Type, Source: attrs.Source, Subject: attrs.Subject, Time: attrs.Time,
-	})
+	ce := validCloudEvent(event.SpecVersion, event.CloudEvent)
+	if ce == nil {
+		return nil, ""
+	}
+	return ce, strings.ToLower(event.Data.UserID)
 }
 
 func binaryCloudEvent(lower map[string]string) *CloudEvent {
@@ -141,4 +144,190 @@ func validCloudEvent(specVersion string, ce CloudEvent) *CloudEvent {
 		return nil
 	}
 	return &ce
+}
+
+// subscriberBuffer is how many events may wait for one /system/events client
+// before it counts as slow and is disconnected.
+const subscriberBuffer = 256
+
+// maxOwners is how many record keys (payment ids) the hub remembers the user
+// of, for the events that do not name one; the oldest are forgotten first.
+// A result follows its payment's creation by seconds, so this covers every
+// payment in flight at thousands per second.
+const maxOwners = 50_000
+
+// Events is the hub behind /system/events: it keeps the last events for
+// replay and fans new ones out to subscribers. Publish never waits for a
+// subscriber: one whose buffer is full is disconnected, and its EventSource
+// client reconnects with Last-Event-ID and resumes from the history, so a slow
+// reader sees a reconnect rather than a silent gap.
+//
+// The feed sees every record of every topic and most of the time nobody
+// watches, so an event is encoded only when the first subscriber that wants
+// it, live or in a replay, needs it.
+type Events struct {
+	log *slog.Logger
+	// epoch makes event ids unique across gateway restarts, so a client that
+	// reconnects to a new gateway with an old Last-Event-ID gets the whole
+	// history instead of nothing.
+	epoch string
+
+	mu      sync.Mutex
+	history []slot // ring buffer of the last len(history) events
+	start   int    // index of the oldest event in history
+	count   int
+	lastSeq uint64
+	subs    map[*subscription]struct{}
+	// owners maps a record key to its user, with ownerKeys the keys in the
+	// order they were learnt (a ring of maxOwners).
+	owners    map[string]string
+	ownerKeys []string
+	nextOwner int
+}
+
+// slot is a published event of the history, with its message once a
+// subscriber wanted it (msg.data is nil until then).
+type slot struct {
+	seq uint64
+	ev  Event
+	msg message
+}
+
+// message is a published event, encoded once for every subscriber.
+type message struct {
+	seq  uint64
+	id   string
+	user string
+	data []byte
+}
+
+type subscription struct {
+	ch chan message
+	// user, when set, limits the subscription to that user's events.
+	user string
+}
+
+// wants reports whether the subscriber receives the events of user.
+func (s *subscription) wants(user string) bool { return s.user == "" || s.user == user }
+
+// NewEvents returns a hub that replays the last history events to new
+// subscribers.
+func NewEvents(history int, logger *slog.Logger) *Events {
+	if history < 1 {
+		history = 1
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Events{
+		log:     logger,
+		epoch:   strconv.FormatInt(time.Now().UnixNano(), 36),
+		history: make([]slot, history),
+		subs:    make(map[*subscription]struct{}),
+		owners:  make(map[string]string),
+	}
+}
+
+// owner fills in ev.UserID from an earlier event with the same key, or
+// remembers it for the later ones. e.mu must be held.
+func (e *Events) owner(ev *Event) {
+	if ev.Key == "" {
+		return
+	}
+	if ev.UserID == "" {
+		ev.UserID = e.owners[ev.Key]
+		return
+	}
+	if _, known := e.owners[ev.Key]; known {
+		e.owners[ev.Key] = ev.UserID
+		return
+	}
+	if len(e.ownerKeys) < maxOwners {
+		e.ownerKeys = append(e.ownerKeys, ev.Key)
+	} else {
+		delete(e.owners, e.ownerKeys[e.nextOwner])
+		e.ownerKeys[e.nextOwner] = ev.Key
+		e.nextOwner = (e.nextOwner + 1) % maxOwners
+	}
+	e.owners[ev.Key] = ev.UserID
+}
+
+// Publish records ev and sends it to every subscriber that wants it, without
+// blocking.
+func (e *Events) Publish(ev Event) {
+	// json.Marshal fails only on a time outside years 0–9999 (RFC 3339):
+	// such an event is dropped now rather than when someone wants it.
+	if y := ev.Timestamp.Year(); y < 0 || y > 9999 {
+		e.log.Warn("event dropped: cannot encode its timestamp", "topic", ev.Topic, "offset", ev.Offset)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.owner(&ev)
+	e.lastSeq++
+	s := &e.history[(e.start+e.count)%len(e.history)]
+	if e.count < len(e.history) {
+		e.count++
+	} else {
+		e.start = (e.start + 1) % len(e.history)
+	}
+	*s = slot{seq: e.lastSeq, ev: ev}
+	for sub := range e.subs {
+		if !sub.wants(ev.UserID) {
+			continue
+		}
+		select {
+		case sub.ch <- e.message(s):
+		default:
+			delete(e.subs, sub)
+			close(sub.ch)
+			e.log.Warn("event stream subscriber too slow, disconnected", "buffered", cap(sub.ch))
+		}
+	}
+}
+
+// message returns s as subscribers get it, encoding it on first use. e.mu
+// must be held.
+func (e *Events) message(s *slot) message {
+	if s.msg.data == nil {
+		data, _ := json.Marshal(s.ev) // cannot fail: Publish checked the time
+		s.msg = message{seq: s.seq, id: e.epoch + "-" + strconv.FormatUint(s.seq, 10), user: s.ev.UserID, data: data}
+	}
+	return s.msg
+}
+
+// subscribe returns the retained events after lastEventID (all of them when
+// it is empty or from another epoch) and a subscription for the events that
+// follow, with no gap and no overlap between the two; with user set, only
+// that user's events.
+func (e *Events) subscribe(lastEventID, user string) ([]message, *subscription) {
+	after := uint64(0)
+	if epoch, seq, ok := strings.Cut(lastEventID, "-"); ok && epoch == e.epoch {
+		if n, err := strconv.ParseUint(seq, 10, 64); err == nil {
+			after = n
+		}
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sub := &subscription{ch: make(chan message, subscriberBuffer), user: user}
+	var replay []message
+	for i := range e.count {
+		s := &e.history[(e.start+i)%len(e.history)]
+		if s.seq > after && sub.wants(s.ev.UserID) {
+			replay = append(replay, e.message(s))
+		}
+	}
+	e.subs[sub] = struct{}{}
+	return replay, sub
+}
+
+// unsubscribe ends sub; it is a no-op when Publish already disconnected it.
+func (e *Events) unsubscribe(sub *subscription) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.subs[sub]; ok {
+		delete(e.subs, sub)
+		close(sub.ch)
+	}
 }

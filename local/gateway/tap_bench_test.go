@@ -20,15 +20,21 @@ type tapRecord struct {
 	topic   string
 	key     []byte
 	value   []byte
-	headers []RecordHeader
+	headers []header
 }
 
-// publishTapRecord does what the runner's tap does with each record,
-// converting its headers to RecordHeaders.
+type header struct {
+	key   string
+	value []byte
+}
+
+// publishTapRecord does what the runner's tap does with each record.
 func publishTapRecord(hub *Events, r tapRecord, offset int64, ts time.Time) {
-	headers := make([]RecordHeader, len(r.headers))
-	copy(headers, r.headers)
-	hub.PublishRecord(Record{Topic: r.topic, Offset: offset, Timestamp: ts, Key: r.key, Value: r.value, Headers: headers})
+	headers := make(map[string]string, len(r.headers))
+	for _, h := range r.headers {
+		headers[h.key] = string(h.value)
+	}
+	hub.Publish(EventFromRecord(r.topic, 0, offset, r.key, r.value, headers, ts))
 }
 
 // tapRecords returns n records as the stack writes them: for each payment a
@@ -41,7 +47,7 @@ func tapRecords(tb testing.TB, n int) []tapRecord {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	structured := []RecordHeader{{"content-type", []byte("application/cloudevents+json")}}
+	structured := []header{{"content-type", []byte("application/cloudevents+json")}}
 	var recs []tapRecord
 	for len(recs) < n {
 		now := time.Now().UTC()

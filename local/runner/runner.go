@@ -327,12 +327,11 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		Functions:     s.stack.Sorted(),
 		CronEvery:     s.cfg.RelayEvery,
 		Tap: func(r connector.Record) {
-			headers := make([]gateway.RecordHeader, len(r.Headers))
-			for i, h := range r.Headers {
-				headers[i] = gateway.RecordHeader{Key: h.Key, Value: h.Value}
+			headers := make(map[string]string, len(r.Headers))
+			for _, h := range r.Headers {
+				headers[h.Key] = string(h.Value)
 			}
-			gw.Events().PublishRecord(gateway.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-				Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: headers})
+			gw.Events().Publish(gateway.EventFromRecord(r.Topic, r.Partition, r.Offset, r.Key, r.Value, headers, r.Timestamp))
 		},
 		Logger:   s.base,
 		Registry: registry,
