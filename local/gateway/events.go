@@ -255,10 +255,10 @@ func (e *Events) owner(ev *Event) {
 // Publish records ev and sends it to every subscriber that wants it, without
 // blocking.
 func (e *Events) Publish(ev Event) {
-	// json.Marshal fails only on a time outside years 0–9999 (RFC 3339):
-	// such an event is dropped now rather than when someone wants it.
-	if y := ev.Timestamp.Year(); y < 0 || y > 9999 {
-		e.log.Warn("event dropped: cannot encode its timestamp", "topic", ev.Topic, "offset", ev.Offset)
+	// json.Marshal fails only on a time that RFC 3339 cannot write (a year
+	// outside 0–9999): such an event is dropped now, not when someone wants it.
+	if _, err := ev.Timestamp.MarshalText(); err != nil {
+		e.log.Warn("event dropped: cannot encode", "topic", ev.Topic, "offset", ev.Offset, "err", err)
 		return
 	}
 	e.mu.Lock()
