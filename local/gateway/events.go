@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"mime"
 	"strconv"
@@ -61,15 +62,7 @@ func EventFromRecord(topic string, partition int32, offset int64, key, value []b
 		Timestamp: ts.UTC(),
 	}
 	if isStructured(lower["content-type"]) {
-		ev.CloudEvent = structuredCloudEvent(value)
-		if ev.CloudEvent != nil {
-			var envelope struct {
-				Data json.RawMessage `json:"data"`
-			}
-			if json.Unmarshal(value, &envelope) == nil {
-				ev.UserID = dataUserID(envelope.Data)
-			}
-		}
+		ev.CloudEvent, ev.UserID = structuredCloudEvent(value)
 	} else if _, ok := lower["ce_specversion"]; ok {
 		ev.CloudEvent = binaryCloudEvent(lower)
 		if ev.CloudEvent != nil {
@@ -111,21 +104,28 @@ func isStructured(contentType string) bool {
 	return mediaType == "application/cloudevents" || mediaType == "application/cloudevents+json"
 }
 
-func structuredCloudEvent(value []byte) *CloudEvent {
-	var attrs struct {
+// structuredCloudEvent reads a structured event's attributes and its data's
+// userId (lower-cased) in one pass. A data that is no object, or a userId
+// that is no string, names no user but spoils nothing else: encoding/json
+// reports the type error and fills in the rest.
+func structuredCloudEvent(value []byte) (*CloudEvent, string) {
+	var event struct {
 		SpecVersion string `json:"specversion"`
-		ID          string `json:"id"`
-		Type        string `json:"type"`
-		Source      string `json:"source"`
-		Subject     string `json:"subject"`
-		Time        string `json:"time"`
+		CloudEvent
+		Data struct {
+			UserID string `json:"userId"`
+		} `json:"data"`
 	}
-	if err := json.Unmarshal(value, &attrs); err != nil {
-		return nil
+	var typeErr *json.UnmarshalTypeError
+	if err := json.Unmarshal(value, &event); err != nil &&
+		!(errors.As(err, &typeErr) && (typeErr.Field == "data" || strings.HasPrefix(typeErr.Field, "data."))) {
+		return nil, ""
 	}
-	return validCloudEvent(attrs.SpecVersion, CloudEvent{
-		ID: attrs.ID, Type: attrs.Type, Source: attrs.Source, Subject: attrs.Subject, Time: attrs.Time,
-	})
+	ce := validCloudEvent(event.SpecVersion, event.CloudEvent)
+	if ce == nil {
+		return nil, ""
+	}
+	return ce, strings.ToLower(event.Data.UserID)
 }
 
 func binaryCloudEvent(lower map[string]string) *CloudEvent {
@@ -161,6 +161,10 @@ const maxOwners = 50_000
 // subscriber: one whose buffer is full is disconnected, and its EventSource
 // client reconnects with Last-Event-ID and resumes from the history, so a slow
 // reader sees a reconnect rather than a silent gap.
+//
+// The feed sees every record of every topic and most of the time nobody
+// watches, so an event is encoded only when the first subscriber that wants
+// it, live or in a replay, needs it.
 type Events struct {
 	log *slog.Logger
 	// epoch makes event ids unique across gateway restarts, so a client that
@@ -169,8 +173,8 @@ type Events struct {
 	epoch string
 
 	mu      sync.Mutex
-	history []message // ring buffer of the last len(history) events
-	start   int       // index of the oldest event in history
+	history []slot // ring buffer of the last len(history) events
+	start   int    // index of the oldest event in history
 	count   int
 	lastSeq uint64
 	subs    map[*subscription]struct{}
@@ -179,6 +183,14 @@ type Events struct {
 	owners    map[string]string
 	ownerKeys []string
 	nextOwner int
+}
+
+// slot is a published event of the history, with its message once a
+// subscriber wanted it (msg.data is nil until then).
+type slot struct {
+	seq uint64
+	ev  Event
+	msg message
 }
 
 // message is a published event, encoded once for every subscriber.
@@ -195,8 +207,8 @@ type subscription struct {
 	user string
 }
 
-// wants reports whether the subscriber receives msg.
-func (s *subscription) wants(msg message) bool { return s.user == "" || s.user == msg.user }
+// wants reports whether the subscriber receives the events of user.
+func (s *subscription) wants(user string) bool { return s.user == "" || s.user == user }
 
 // NewEvents returns a hub that replays the last history events to new
 // subscribers.
@@ -210,7 +222,7 @@ func NewEvents(history int, logger *slog.Logger) *Events {
 	return &Events{
 		log:     logger,
 		epoch:   strconv.FormatInt(time.Now().UnixNano(), 36),
-		history: make([]message, history),
+		history: make([]slot, history),
 		subs:    make(map[*subscription]struct{}),
 		owners:  make(map[string]string),
 	}
@@ -243,36 +255,45 @@ func (e *Events) owner(ev *Event) {
 // Publish records ev and sends it to every subscriber that wants it, without
 // blocking.
 func (e *Events) Publish(ev Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.owner(&ev)
-	data, err := json.Marshal(ev)
-	if err != nil {
-		// Only a timestamp outside years 0–9999 can get here.
+	// json.Marshal fails only on a time that RFC 3339 cannot write (a year
+	// outside 0–9999): such an event is dropped now, not when someone wants it.
+	if _, err := ev.Timestamp.MarshalText(); err != nil {
 		e.log.Warn("event dropped: cannot encode", "topic", ev.Topic, "offset", ev.Offset, "err", err)
 		return
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.owner(&ev)
 	e.lastSeq++
-	msg := message{seq: e.lastSeq, id: e.epoch + "-" + strconv.FormatUint(e.lastSeq, 10), user: ev.UserID, data: data}
+	s := &e.history[(e.start+e.count)%len(e.history)]
 	if e.count < len(e.history) {
-		e.history[(e.start+e.count)%len(e.history)] = msg
 		e.count++
 	} else {
-		e.history[e.start] = msg
 		e.start = (e.start + 1) % len(e.history)
 	}
+	*s = slot{seq: e.lastSeq, ev: ev}
 	for sub := range e.subs {
-		if !sub.wants(msg) {
+		if !sub.wants(ev.UserID) {
 			continue
 		}
 		select {
-		case sub.ch <- msg:
+		case sub.ch <- e.message(s):
 		default:
 			delete(e.subs, sub)
 			close(sub.ch)
 			e.log.Warn("event stream subscriber too slow, disconnected", "buffered", cap(sub.ch))
 		}
 	}
+}
+
+// message returns s as subscribers get it, encoding it on first use. e.mu
+// must be held.
+func (e *Events) message(s *slot) message {
+	if s.msg.data == nil {
+		data, _ := json.Marshal(s.ev) // cannot fail: Publish checked the time
+		s.msg = message{seq: s.seq, id: e.epoch + "-" + strconv.FormatUint(s.seq, 10), user: s.ev.UserID, data: data}
+	}
+	return s.msg
 }
 
 // subscribe returns the retained events after lastEventID (all of them when
@@ -292,9 +313,9 @@ func (e *Events) subscribe(lastEventID, user string) ([]message, *subscription) 
 	sub := &subscription{ch: make(chan message, subscriberBuffer), user: user}
 	var replay []message
 	for i := range e.count {
-		msg := e.history[(e.start+i)%len(e.history)]
-		if msg.seq > after && sub.wants(msg) {
-			replay = append(replay, msg)
+		s := &e.history[(e.start+i)%len(e.history)]
+		if s.seq > after && sub.wants(s.ev.UserID) {
+			replay = append(replay, e.message(s))
 		}
 	}
 	e.subs[sub] = struct{}{}

@@ -285,6 +285,15 @@ func TestEventFromRecordFindsTheUser(t *testing.T) {
 	if ev.UserID != strings.ToLower(user) {
 		t.Errorf("binary: userId %q, want %q", ev.UserID, strings.ToLower(user))
 	}
+	// A data that is no object, or a userId that is no string, names nobody
+	// but leaves the event as it is.
+	for _, data := range []string{`"text"`, `{"userId":7}`, `[{"userId":"x"}]`} {
+		value := `{"specversion":"1.0","id":"e","type":"t","source":"s","data":` + data + `,"subject":"p"}`
+		ev = EventFromRecord("payments", 0, 1, []byte("p"), []byte(value), map[string]string{"content-type": "application/cloudevents+json"}, recordTime)
+		if ev.UserID != "" || ev.CloudEvent == nil || ev.CloudEvent.Subject != "p" {
+			t.Errorf("data %s: userId %q, cloudEvent %+v; want none and subject p", data, ev.UserID, ev.CloudEvent)
+		}
+	}
 	// Not a CloudEvent: whatever its body says, it belongs to nobody.
 	ev = EventFromRecord("payments", 0, 3, []byte("p"), []byte(`{"userId":"`+user+`"}`), nil, recordTime)
 	if ev.UserID != "" {

@@ -242,6 +242,8 @@ func TestLocalStack(t *testing.T) {
 
 	t.Run("hostile callers at the gateway", f.hostileGateway)
 
+	t.Run("the event feed shows a visitor only their payment's records", f.eventFeed)
+
 	t.Run("schemathesis: no 5xx, every response as documented", func(t *testing.T) {
 		root, _ := filepath.Abs(filepath.Join("..", ".."))
 		bin := os.Getenv("SCHEMATHESIS")
