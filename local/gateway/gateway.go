@@ -219,7 +219,14 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		// 500 payments/s), and over HTTP/1.1 each would hold two descriptors
 		// in this process (local/connector, Config.GatewayHTTP2).
 		Protocols: gatewayProtocols(),
-		HTTP2:     &http.HTTP2Config{MaxConcurrentStreams: 1000},
+		// 100 calls per connection (the connector opens another past that:
+		// 12,500 waiting calls take 125). net/http's HTTP/2 server looks
+		// through every open stream of a connection for each frame it writes,
+		// so with 1,000 waiting streams per connection that search was a
+		// tenth of this process's CPU under the provider's delay; at 100 the
+		// delay phase of make bench costs 1.64 instead of 2.0 ms per payment
+		// in this process (docs/benchmarks.md).
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 100},
 	}
 
 	workerCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
