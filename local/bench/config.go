@@ -48,7 +48,9 @@ type Config struct {
 	Concurrency int           // closed-loop workers for throughput, and pgbench clients
 	Duration    time.Duration // of the throughput, latency and limit runs
 	Rate        float64       // requests per second of the latency run
-	E2ERate     float64       // payments per second offered in the end-to-end run
+	// E2ERate is offered in the end-to-end run; 0 offers the target's rate,
+	// 0.1× the run's pgbench (1,000/s when pgbench did not run).
+	E2ERate     float64
 	E2EDuration time.Duration
 	// DelayRate is offered for E2EDuration with the provider's real delay
 	// (stack.yml's); the payments must be settled DelayDrain after the last
@@ -82,7 +84,7 @@ func ConfigFromFlags(args []string) (Config, error) {
 	fs.IntVar(&c.Concurrency, "concurrency", 64, "concurrent clients for throughput and pgbench")
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "length of the throughput, latency and limit runs")
 	fs.Float64Var(&c.Rate, "rate", 300, "requests per second of the latency run")
-	fs.Float64Var(&c.E2ERate, "e2e-rate", 1000, "payments per second offered in the end-to-end run")
+	fs.Float64Var(&c.E2ERate, "e2e-rate", 0, "payments per second offered in the end-to-end run (0: the target's, 0.1× this run's pgbench, or 1000 without it)")
 	fs.DurationVar(&c.E2EDuration, "e2e-duration", 60*time.Second, "length of each end-to-end run")
 	fs.Float64Var(&c.DelayRate, "delay-rate", 500, "payments per second offered in the end-to-end run with the real provider delay")
 	fs.DurationVar(&c.DelayDrain, "delay-drain", 30*time.Second, "with the real delay, every payment must be applied this long after the last create")
@@ -113,7 +115,7 @@ func (c Config) Validate() error {
 	if c.Concurrency < 1 || c.Waiters < 1 || c.Starts < 1 {
 		errs = append(errs, errors.New("concurrency, waiters and starts must be at least 1"))
 	}
-	if c.Rate <= 0 || c.E2ERate <= 0 || c.DelayRate <= 0 {
+	if c.Rate <= 0 || c.E2ERate < 0 || c.DelayRate <= 0 {
 		errs = append(errs, errors.New("rates must be positive"))
 	}
 	if c.Duration < time.Second || c.E2EDuration < time.Second || c.WaitWindow < time.Second || c.DrainTimeout < time.Second || c.DelayDrain < time.Second {

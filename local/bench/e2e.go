@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -81,14 +82,28 @@ func (t *timeline) counts() (sent, applied int) {
 	return len(t.sent), applied
 }
 
-// measureEndToEnd runs the end-to-end measure with the instant provider.
+// measureEndToEnd runs the end-to-end measure with the instant provider, at
+// the target's rate unless told otherwise: a run offering less could not show
+// the target met, one offering more shows refusals that are not the target's.
 func (b *bench) measureEndToEnd(ctx context.Context) error {
-	e, err := b.endToEnd(ctx, phaseE2E, b.cfg.E2ERate, b.cfg.DrainTimeout, 5*time.Second)
+	e, err := b.endToEnd(ctx, phaseE2E, b.e2eRate(), b.cfg.DrainTimeout, 5*time.Second)
 	if e != nil {
 		e.ProviderDelay = "0"
 	}
 	b.results.EndToEnd = e
 	return err
+}
+
+// e2eRate is the configured rate, or 0.1× this run's pgbench, or 1,000/s.
+func (b *bench) e2eRate() float64 {
+	switch pg := b.results.Limits.PGBench; {
+	case b.cfg.E2ERate > 0:
+		return b.cfg.E2ERate
+	case pg != nil && pg.TPS > 0:
+		return math.Ceil(0.1 * pg.TPS)
+	default:
+		return 1000
+	}
 }
 
 // measureDelayed runs it with the provider's real delay (stack.yml's range for
