@@ -183,6 +183,14 @@ type Events struct {
 	owners    map[string]string
 	ownerKeys []string
 	nextOwner int
+	// orphans maps a record key to the events published under it before its
+	// user was known (by seq), with orphanKeys the keys in the order they were
+	// met (a ring of maxOwners). The tap reads the topics' partitions from
+	// several brokers at once, so a payment's result can arrive before its
+	// creation; when the creation comes, its user adopts them (adopt).
+	orphans    map[string][]uint64
+	orphanKeys []string
+	nextOrphan int
 }
 
 // slot is a published event of the history, with its message once a
@@ -225,31 +233,65 @@ func NewEvents(history int, logger *slog.Logger) *Events {
 		history: make([]slot, history),
 		subs:    make(map[*subscription]struct{}),
 		owners:  make(map[string]string),
+		orphans: make(map[string][]uint64),
 	}
 }
 
 // owner fills in ev.UserID from an earlier event with the same key, or
-// remembers it for the later ones. e.mu must be held.
-func (e *Events) owner(ev *Event) {
+// remembers it for the later ones (and reports that it is new: the events
+// that came first may be waiting for it). e.mu must be held.
+func (e *Events) owner(ev *Event) (learnt bool) {
 	if ev.Key == "" {
-		return
+		return false
 	}
 	if ev.UserID == "" {
 		ev.UserID = e.owners[ev.Key]
-		return
+		return false
 	}
 	if _, known := e.owners[ev.Key]; known {
 		e.owners[ev.Key] = ev.UserID
+		return false
+	}
+	remember(&e.ownerKeys, &e.nextOwner, ev.Key, func(old string) { delete(e.owners, old) })
+	e.owners[ev.Key] = ev.UserID
+	return true
+}
+
+// remember adds key to a ring of at most maxOwners keys, forgetting the
+// oldest (drop) once it is full.
+func remember(ring *[]string, next *int, key string, drop func(string)) {
+	if len(*ring) < maxOwners {
+		*ring = append(*ring, key)
 		return
 	}
-	if len(e.ownerKeys) < maxOwners {
-		e.ownerKeys = append(e.ownerKeys, ev.Key)
-	} else {
-		delete(e.owners, e.ownerKeys[e.nextOwner])
-		e.ownerKeys[e.nextOwner] = ev.Key
-		e.nextOwner = (e.nextOwner + 1) % maxOwners
+	drop((*ring)[*next])
+	(*ring)[*next] = key
+	*next = (*next + 1) % maxOwners
+}
+
+// adopt files the events that arrived under key before its user was known
+// under that user now, and sends them to that user's subscribers (everyone
+// else's already had them: the admin's, which want every event). e.mu must
+// be held.
+func (e *Events) adopt(key, user string) {
+	seqs, ok := e.orphans[key]
+	if !ok {
+		return
 	}
-	e.owners[ev.Key] = ev.UserID
+	delete(e.orphans, key)
+	oldest := e.lastSeq - uint64(e.count) + 1
+	for _, seq := range seqs {
+		if seq < oldest {
+			continue // left the history
+		}
+		s := &e.history[(e.start+int(seq-oldest))%len(e.history)]
+		s.ev.UserID, s.msg = user, message{}
+		for sub := range e.subs {
+			if sub.user == user {
+				e.send(sub, s)
+			}
+		}
+	}
 }
 
 // Publish records ev and sends it to every subscriber that wants it, without
@@ -263,7 +305,7 @@ func (e *Events) Publish(ev Event) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.owner(&ev)
+	learnt := e.owner(&ev)
 	e.lastSeq++
 	s := &e.history[(e.start+e.count)%len(e.history)]
 	if e.count < len(e.history) {
@@ -273,16 +315,30 @@ func (e *Events) Publish(ev Event) {
 	}
 	*s = slot{seq: e.lastSeq, ev: ev}
 	for sub := range e.subs {
-		if !sub.wants(ev.UserID) {
-			continue
+		if sub.wants(ev.UserID) {
+			e.send(sub, s)
 		}
-		select {
-		case sub.ch <- e.message(s):
-		default:
-			delete(e.subs, sub)
-			close(sub.ch)
-			e.log.Warn("event stream subscriber too slow, disconnected", "buffered", cap(sub.ch))
+	}
+	switch {
+	case learnt:
+		e.adopt(ev.Key, ev.UserID)
+	case ev.UserID == "" && ev.Key != "":
+		if _, waiting := e.orphans[ev.Key]; !waiting {
+			remember(&e.orphanKeys, &e.nextOrphan, ev.Key, func(old string) { delete(e.orphans, old) })
 		}
+		e.orphans[ev.Key] = append(e.orphans[ev.Key], s.seq)
+	}
+}
+
+// send hands s to sub without blocking; a subscriber whose buffer is full is
+// disconnected. e.mu must be held.
+func (e *Events) send(sub *subscription, s *slot) {
+	select {
+	case sub.ch <- e.message(s):
+	default:
+		delete(e.subs, sub)
+		close(sub.ch)
+		e.log.Warn("event stream subscriber too slow, disconnected", "buffered", cap(sub.ch))
 	}
 }
 

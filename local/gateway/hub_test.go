@@ -159,3 +159,50 @@ func TestPublishDropsAnUnencodableTimestamp(t *testing.T) {
 		t.Errorf("%d events after a record from the year 12026, want none", n)
 	}
 }
+
+// The tap reads partitions from several brokers at once, so a payment's result
+// can reach the hub before its creation. The result is then filed under nobody
+// until the creation names the user; from then on it is that user's: a
+// subscriber of theirs gets it after the creation, and a replay holds both.
+func TestHubFilesAResultThatCameBeforeItsCreation(t *testing.T) {
+	structured := map[string]string{"content-type": "application/cloudevents+json"}
+	created := hubRecord{"payments", []byte("pay-1"), []byte(`{"specversion":"1.0","id":"c","type":"created","source":"s","data":{"userId":"u-1"}}`), structured}
+	result := hubRecord{"paymentsResults", []byte("pay-1"), []byte(`{"specversion":"1.0","id":"r","type":"processed","source":"s","data":{"success":true}}`), structured}
+	other := hubRecord{"payments", []byte("pay-2"), []byte(`{"specversion":"1.0","id":"o","type":"created","source":"s","data":{"userId":"u-2"}}`), structured}
+	hub := NewEvents(100, discardLogger())
+	_, live := hub.subscribe("", "u-1")
+	_, admin := hub.subscribe("", "")
+	hub.Publish(result.event(0))
+	hub.Publish(other.event(1))
+	hub.Publish(created.event(2))
+
+	types := func(msgs []message) (got []string) {
+		for _, m := range msgs {
+			var ev Event
+			if err := json.Unmarshal(m.data, &ev); err != nil || ev.CloudEvent == nil {
+				t.Fatalf("message %s: %v", m.data, err)
+			}
+			if ev.UserID != m.user {
+				t.Errorf("message %s is filed under %q", m.data, m.user)
+			}
+			got = append(got, ev.CloudEvent.Type+"/"+m.user)
+		}
+		return got
+	}
+	var gotLive []message
+	for len(live.ch) > 0 {
+		gotLive = append(gotLive, <-live.ch)
+	}
+	if got := fmt.Sprint(types(gotLive)); got != "[created/u-1 processed/u-1]" {
+		t.Fatalf("the user's live stream: %s", got)
+	}
+	if n := len(admin.ch); n != 3 {
+		t.Fatalf("the admin's stream got %d events, want each once: 3", n)
+	}
+	if got := fmt.Sprint(types(replayOf(hub, "u-1"))); got != "[processed/u-1 created/u-1]" {
+		t.Fatalf("the user's replay: %s", got)
+	}
+	if got := fmt.Sprint(types(replayOf(hub, "u-2"))); got != "[created/u-2]" {
+		t.Fatalf("another user's replay: %s", got)
+	}
+}
