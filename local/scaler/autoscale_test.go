@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"handler/function/local/stack"
 )
 
 func TestDecide(t *testing.T) {
@@ -88,14 +86,9 @@ func TestDecideSaysWhatTheLoadAsksForAndWhyItGivesLess(t *testing.T) {
 }
 
 func TestAutoscalerKeepsToTheMachine(t *testing.T) {
-	s, err := New([]stack.Function{{Name: "fn", Labels: map[string]string{
+	s := MustScaler(t, map[string]string{
 		LabelMin: "1", LabelMax: "10", LabelType: "rps", LabelTarget: "50", LabelTargetProportion: "0.9",
-	}}}, func(stack.Function) Process { return newFake() }, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	s.Start()
+	})
 	gw := newFakeGateway()
 	now := time.Unix(1_000_000, 0)
 	a := &Autoscaler{Scaler: s, Metrics: gw, Window: 10 * time.Second, MachineMax: 2, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }}
@@ -135,15 +128,10 @@ func (g *fakeGateway) calls(fn string, n, done int) {
 }
 
 func TestAutoscalerFollowsTheGatewayMetrics(t *testing.T) {
-	s, err := New([]stack.Function{{Name: "fn", Labels: map[string]string{
+	s := MustScaler(t, map[string]string{
 		LabelMin: "1", LabelMax: "4", LabelType: "rps", LabelTarget: "10", LabelTargetProportion: "1",
 		LabelZero: "true", LabelZeroDuration: "30s",
-	}}}, func(stack.Function) Process { return newFake() }, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	s.Start()
+	})
 	gw := newFakeGateway()
 	now := time.Unix(1_000_000, 0)
 	s.now = func() time.Time { return now }
