@@ -37,8 +37,8 @@ type Function struct {
 	replicas []*replica
 	next     int // round-robin position
 	restarts int
-	// changed is closed and replaced whenever a replica becomes ready, to wake
-	// the calls waiting for one.
+	// changed is closed and replaced whenever a replica becomes ready, or
+	// exits before it listened, to wake the calls waiting for one.
 	changed chan struct{}
 	// heldUntil: a scale asked for through the API holds until then, and the
 	// autoscaler leaves the function alone meanwhile.
@@ -48,6 +48,10 @@ type Function struct {
 	// it listened did so.
 	listened bool
 	startErr error
+	// failed counts replicas that exited before they listened, lastFail
+	// the last one's error: a wake that sees one fails at once.
+	failed   int
+	lastFail error
 	wg       sync.WaitGroup
 }
 
@@ -122,8 +126,12 @@ func (f *Function) keep(ctx context.Context, r *replica) {
 		}
 		f.mu.Lock()
 		f.restarts++
-		if !listened && !f.listened && f.startErr == nil {
-			f.startErr = err
+		if !listened {
+			if !f.listened && f.startErr == nil {
+				f.startErr = err
+			}
+			f.failed, f.lastFail = f.failed+1, err
+			f.signal()
 		}
 		f.mu.Unlock()
 		if time.Since(started) > 10*time.Second {
@@ -146,9 +154,14 @@ func (f *Function) setReady(r *replica, addr *url.URL) {
 	if addr != nil {
 		f.listened = true
 		r.since = time.Now()
-		close(f.changed)
-		f.changed = make(chan struct{})
+		f.signal()
 	}
+}
+
+// signal wakes the calls waiting for a replica. f.mu must be held.
+func (f *Function) signal() {
+	close(f.changed)
+	f.changed = make(chan struct{})
 }
 
 // Pick returns a ready replica's address, taking them in turn, or false when
@@ -185,7 +198,7 @@ func (f *Function) Replicas() (replicas, available int) {
 // until one is ready or ctx ends.
 func (f *Function) Wake(ctx context.Context) error {
 	f.mu.Lock()
-	empty := len(f.replicas) == 0
+	empty, failedBefore := len(f.replicas) == 0, f.failed
 	f.mu.Unlock()
 	if empty {
 		n := f.Scale(f.policy.Starting())
@@ -199,12 +212,18 @@ func (f *Function) Wake(ctx context.Context) error {
 			ready = ready || r.addr != nil
 		}
 		none := len(f.replicas) == 0
+		failed, lastFail := f.failed > failedBefore, f.lastFail
 		f.mu.Unlock()
 		switch {
 		case ready:
 			return nil
 		case none:
 			return fmt.Errorf("%s was scaled to zero while waking", f.name)
+		case failed:
+			// It is replaced, but a function that could not start once
+			// rarely starts on the next try: the caller hears it now, not
+			// at the end of its wait.
+			return fmt.Errorf("a replica of %s exited before it was ready: %w", f.name, lastFail)
 		}
 		select {
 		case <-changed:

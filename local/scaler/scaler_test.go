@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -191,5 +192,33 @@ func TestACrashAfterListeningIsNoStartError(t *testing.T) {
 	MustEventually(t, "the replica replaced", func() bool { return s.Function("fn").Restarts() == 1 && available(s) == 1 })
 	if err := s.Function("fn").StartErr(); err != nil {
 		t.Errorf("start error %v after a replica that had listened crashed", err)
+	}
+}
+
+// A call waking a function whose replica cannot start hears why as soon as
+// the replica exits, not at the end of its wait.
+func TestWakeFailsWhenTheReplicaCannotStart(t *testing.T) {
+	var broken atomic.Bool
+	s, err := New([]stack.Function{{Name: "fn", Labels: map[string]string{LabelZero: "true"}}}, func(stack.Function) Process {
+		if broken.Load() {
+			return brokenProcess{}
+		}
+		return newFake()
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	s.Start()
+	MustEventually(t, "a ready replica", func() bool { return available(s) == 1 })
+	if err := s.Scale("fn", 0); err != nil {
+		t.Fatal(err)
+	}
+	broken.Store(true) // its configuration broke while it slept
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	err = s.Wake(ctx, "fn")
+	if err == nil || !strings.Contains(err.Error(), "config: X is required") || ctx.Err() != nil {
+		t.Fatalf("Wake = %v, want the replica's own error before the deadline", err)
 	}
 }
