@@ -24,17 +24,24 @@ import (
 	"github.com/google/uuid"
 
 	"handler/function/local/bench/load"
+	"handler/function/local/runner"
 )
 
 // RequestTimeout bounds one create; anything slower is a failure.
 const RequestTimeout = 30 * time.Second
 
 // NewClient is a load generator's HTTP client: enough idle connections that
-// a thousand long-polls, or a burst of open-loop requests, each keep theirs.
+// a thousand long-polls, or a burst of open-loop requests, each keep theirs,
+// and at most half the connections the gateway takes from all its callers
+// (runner.MaxClientConns). At its cap the gateway closes an idle connection
+// to make room, and a POST sent on it just then fails ("server closed idle
+// connection"); below the cap that never happens, and a call past the bound
+// waits here for a connection, its latency counting from when it was due.
 func NewClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 4096
-	tr.MaxIdleConnsPerHost = 4096
+	tr.MaxIdleConns = runner.MaxClientConns / 2
+	tr.MaxIdleConnsPerHost = runner.MaxClientConns / 2
+	tr.MaxConnsPerHost = runner.MaxClientConns / 2
 	tr.DisableCompression = true
 	return &http.Client{Transport: tr}
 }
