@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"handler/function/local/testenv"
 )
 
 func TestDeliversEveryRecordWithHeaders(t *testing.T) {
@@ -50,8 +52,8 @@ func TestDeliversEveryRecordWithHeaders(t *testing.T) {
 
 	// Each function's group gets every record.
 	want := 2 * len(recs)
-	MustEventually(t, "every record delivered to both functions", func() bool { return int(gw.answered.Load()) >= want })
-	MustEventually(t, "the tap to see every record", func() bool {
+	testenv.MustEventually(t, "every record delivered to both functions", func() bool { return int(gw.answered.Load()) >= want })
+	testenv.MustEventually(t, "the tap to see every record", func() bool {
 		tapMu.Lock()
 		defer tapMu.Unlock()
 		return len(taps) == len(recs)
@@ -153,7 +155,7 @@ func TestCommitNeverPassesUnfinishedRecord(t *testing.T) {
 	}
 
 	cons := r.consumerOf(t, "ship")
-	MustEventually(t, "all but the held record to finish", func() bool {
+	testenv.MustEventually(t, "all but the held record to finish", func() bool {
 		running, waiting, ok := cons.partitionState("orders", 0)
 		return ok && running == 1 && waiting == 10-held-1
 	})
@@ -169,7 +171,7 @@ func TestCommitNeverPassesUnfinishedRecord(t *testing.T) {
 	}
 
 	releaseOnce.Do(func() { close(release) })
-	MustEventually(t, "the commit to move past the released record", func() bool {
+	testenv.MustEventually(t, "the commit to move past the released record", func() bool {
 		return MustCommitted(t, cl, "ship", "orders", 0) == 10
 	})
 }
@@ -211,7 +213,7 @@ func TestRestartRedeliversUnfinishedRecords(t *testing.T) {
 	cfg := testConfig(t, brokers, gw.URL, fn("process-payment", "payments"))
 	cfg.DrainTimeout = 50 * time.Millisecond // the stuck calls are abandoned, as in a crash
 	run1 := MustStart(t, cfg)
-	MustEventually(t, "the first run to finish the unblocked records and hang on the rest", func() bool {
+	testenv.MustEventually(t, "the first run to finish the unblocked records and hang on the rest", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(first) == n-n/5 && stuck == n/5
@@ -224,7 +226,7 @@ func TestRestartRedeliversUnfinishedRecords(t *testing.T) {
 	recorder = &second
 	mu.Unlock()
 	MustStart(t, testConfig(t, brokers, gw.URL, fn("process-payment", "payments")))
-	MustEventually(t, "every key to be delivered", func() bool {
+	testenv.MustEventually(t, "every key to be delivered", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, r := range recs {
@@ -272,7 +274,7 @@ func TestRetriesServerErrorsThenSucceeds(t *testing.T) {
 	cl := MustClient(t, brokers)
 	MustProduce(t, cl, &kgo.Record{Topic: "payments", Key: []byte("p"), Value: []byte("v")})
 
-	MustEventually(t, "the record to be committed", func() bool {
+	testenv.MustEventually(t, "the record to be committed", func() bool {
 		return MustCommitted(t, cl, "process-payment", "payments", 0) == 1
 	})
 	mu.Lock()
@@ -325,7 +327,7 @@ func TestDeadLetters(t *testing.T) {
 				Topic: "payments", Key: []byte("pay-7"), Value: []byte(`{"amount":"-1"}`),
 				Headers: []kgo.RecordHeader{{Key: "trace-id", Value: []byte("t-7")}},
 			})[0]
-			MustEventually(t, "the record to be finished and committed", func() bool {
+			testenv.MustEventually(t, "the record to be finished and committed", func() bool {
 				return MustCommitted(t, cl, "process-payment", "payments", rec.Partition) == rec.Offset+1
 			})
 			if got := len(gw.Calls()); got != tt.wantAttempts {
@@ -358,7 +360,7 @@ func TestDeadLetters(t *testing.T) {
 				}
 			}
 
-			MustEventually(t, "the tap to see the record and its dead letter", func() bool {
+			testenv.MustEventually(t, "the tap to see the record and its dead letter", func() bool {
 				tapMu.Lock()
 				defer tapMu.Unlock()
 				topics := map[string]bool{}
@@ -384,7 +386,7 @@ func TestTimeoutsAreRetriedThenDeadLettered(t *testing.T) {
 	cl := MustClient(t, brokers)
 	MustProduce(t, cl, &kgo.Record{Topic: "payments", Value: []byte("slow")})
 
-	MustEventually(t, "the record to be dead-lettered and committed", func() bool {
+	testenv.MustEventually(t, "the record to be dead-lettered and committed", func() bool {
 		return MustCommitted(t, cl, "process-payment", "payments", 0) == 1
 	})
 	dls := MustListDeadLetters(t, brokers, "payments.dlq")
@@ -424,11 +426,11 @@ func TestManyRecordsOfOnePartitionInFlight(t *testing.T) {
 				MustProduce(t, cl, &kgo.Record{Topic: "payments", Value: fmt.Appendf(nil, "%d", i)})
 			}
 
-			MustEventually(t, fmt.Sprintf("%d calls in flight at once", tt.wantRunning), func() bool {
+			testenv.MustEventually(t, fmt.Sprintf("%d calls in flight at once", tt.wantRunning), func() bool {
 				return gw.running.Load() == tt.wantRunning
 			})
 			releaseOnce.Do(func() { close(release) })
-			MustEventually(t, "every record to be committed", func() bool {
+			testenv.MustEventually(t, "every record to be committed", func() bool {
 				return MustCommitted(t, cl, "process-payment", "payments", 0) == int64(tt.records)
 			})
 			if got := gw.maxRunning.Load(); got != tt.wantRunning {
@@ -481,7 +483,7 @@ func TestRebalanceCommitsFinishedAndHandsOverUnfinished(t *testing.T) {
 	cfgA.CommitInterval = time.Hour // only the revoke can commit for A
 	a := MustStart(t, cfgA)
 	consA := a.consumerOf(t, "process-payment")
-	MustEventually(t, "the first member to hold offset 1 of every partition", func() bool {
+	testenv.MustEventually(t, "the first member to hold offset 1 of every partition", func() bool {
 		for p := range int32(3) {
 			running, waiting, ok := consA.partitionState("payments", p)
 			if !ok || running != 1 || waiting != perPartition-2 {
@@ -492,7 +494,7 @@ func TestRebalanceCommitsFinishedAndHandsOverUnfinished(t *testing.T) {
 	})
 
 	MustStart(t, testConfig(t, brokers, gwB.URL, fn("process-payment", "payments")))
-	MustEventually(t, "the second member to take over a partition and finish it", func() bool {
+	testenv.MustEventually(t, "the second member to take over a partition and finish it", func() bool {
 		for p := range int32(3) {
 			if MustCommitted(t, cl, "process-payment", "payments", p) == perPartition {
 				return true
@@ -525,7 +527,7 @@ func TestRebalanceCommitsFinishedAndHandsOverUnfinished(t *testing.T) {
 	if err := a.Stop(t); err != nil {
 		t.Fatalf("first member: %v", err)
 	}
-	MustEventually(t, "every partition to be committed to the end", func() bool {
+	testenv.MustEventually(t, "every partition to be committed to the end", func() bool {
 		for p := range int32(3) {
 			if MustCommitted(t, cl, "process-payment", "payments", p) != perPartition {
 				return false
@@ -543,7 +545,7 @@ func TestPauseHoldsDeliveriesUntilResume(t *testing.T) {
 	r := MustStart(t, testConfig(t, brokers, gw.URL, fn("process-payment", "payments")))
 	cl := MustClient(t, brokers)
 	MustProduce(t, cl, &kgo.Record{Topic: "payments", Value: []byte("before")})
-	MustEventually(t, "the first record to be delivered", func() bool { return len(gw.Calls()) == 1 })
+	testenv.MustEventually(t, "the first record to be delivered", func() bool { return len(gw.Calls()) == 1 })
 
 	r.Pause()
 	MustProduce(t, cl, &kgo.Record{Topic: "payments", Value: []byte("while paused 1")}, &kgo.Record{Topic: "payments", Value: []byte("while paused 2")})
@@ -553,7 +555,7 @@ func TestPauseHoldsDeliveriesUntilResume(t *testing.T) {
 		t.Fatalf("%d calls while paused, want only the one before", n)
 	}
 	r.Resume()
-	MustEventually(t, "the waiting records to be delivered and committed", func() bool {
+	testenv.MustEventually(t, "the waiting records to be delivered and committed", func() bool {
 		return len(gw.Calls()) == 3 && MustCommitted(t, cl, "process-payment", "payments", 0) == 3
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"handler/function/local/stack"
+	"handler/function/local/testenv"
 )
 
 func TestCronInvokesWithHeadersAndNeverOverlaps(t *testing.T) {
@@ -32,9 +33,9 @@ func TestCronInvokesWithHeadersAndNeverOverlaps(t *testing.T) {
 	}
 
 	job := r.cron.jobs["relay-outbox"]
-	MustEventually(t, "ticks to be skipped while the first call runs", func() bool { return job.skipped.Load() >= 3 })
+	testenv.MustEventually(t, "ticks to be skipped while the first call runs", func() bool { return job.skipped.Load() >= 3 })
 	releaseOnce.Do(func() { close(release) })
-	MustEventually(t, "more calls after the first finished", func() bool { return gw.answered.Load() >= 3 })
+	testenv.MustEventually(t, "more calls after the first finished", func() bool { return gw.answered.Load() >= 3 })
 	if err := r.Stop(t); err != nil {
 		t.Fatalf("run: %v", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"handler/function/local/testenv"
 )
 
 func TestListAndReplayDeadLetters(t *testing.T) {
@@ -38,7 +40,7 @@ func TestListAndReplayDeadLetters(t *testing.T) {
 	}
 	MustProduce(t, cl, recs...)
 	var dls []DeadLetter
-	MustEventually(t, "three dead letters", func() bool {
+	testenv.MustEventually(t, "three dead letters", func() bool {
 		dls = MustListDeadLetters(t, brokers, "payments.dlq")
 		return len(dls) == 3
 	})
@@ -59,7 +61,7 @@ func TestListAndReplayDeadLetters(t *testing.T) {
 		t.Fatalf("replay sent %d, want the 3 letters", n)
 	}
 	var replayed []call
-	MustEventually(t, "the replayed records to reach the function", func() bool {
+	testenv.MustEventually(t, "the replayed records to reach the function", func() bool {
 		replayed = nil
 		for _, c := range gw.Calls() {
 			if c.header.Get("X-Kafka-Dlq-Replayed-From") != "" {
@@ -115,7 +117,7 @@ func TestListAndReplayDeadLetters(t *testing.T) {
 
 	// A letter that dies after the replay is a new one: the next replay sends it alone.
 	MustProduce(t, cl, &kgo.Record{Topic: "payments", Key: []byte("bad-late"), Value: []byte("late")})
-	MustEventually(t, "a fourth dead letter", func() bool { return len(MustListDeadLetters(t, brokers, "payments.dlq")) == 4 })
+	testenv.MustEventually(t, "a fourth dead letter", func() bool { return len(MustListDeadLetters(t, brokers, "payments.dlq")) == 4 })
 	if n := MustReplay(t, brokers, "payments.dlq"); n != 1 {
 		t.Fatalf("replay after a new letter sent %d, want 1", n)
 	}
@@ -209,7 +211,7 @@ func TestReplayOneDeadLetter(t *testing.T) {
 	MustProduce(t, cl, &kgo.Record{Topic: "payments", Key: []byte("bad"), Value: []byte("first")},
 		&kgo.Record{Topic: "payments", Key: []byte("bad"), Value: []byte("second")})
 	var dls []DeadLetter
-	MustEventually(t, "two dead letters", func() bool {
+	testenv.MustEventually(t, "two dead letters", func() bool {
 		dls = MustListDeadLetters(t, brokers, "payments.dlq")
 		return len(dls) == 2
 	})

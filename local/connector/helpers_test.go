@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"handler/function/local/stack"
+	"handler/function/local/testenv"
 )
 
 // TestMain fails the run when goroutines outlive the tests: every connector,
@@ -46,19 +47,7 @@ func TestMain(m *testing.M) {
 
 // waitLimit bounds every wait for something to happen; generous because the
 // machine is small and shared. Tests never assert how long anything took.
-const waitLimit = 60 * time.Second
-
-// MustEventually polls cond until it holds, failing the test after waitLimit.
-func MustEventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+const waitLimit = testenv.WaitLimit
 
 // MustLogger returns a logger writing to the test's log until the test ends.
 func MustLogger(tb testing.TB) *slog.Logger {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"handler/function/local/testenv"
 )
 
 func TestInspectorReadsTopicsAndGroups(t *testing.T) {
@@ -48,7 +50,7 @@ func TestInspectorReadsTopicsAndGroups(t *testing.T) {
 	}
 
 	MustStart(t, testConfig(t, brokers, gw.URL, fn("process-payment", "payments")))
-	MustEventually(t, "the group to commit everything", func() bool {
+	testenv.MustEventually(t, "the group to commit everything", func() bool {
 		gs, err := in.Groups(ctx, groups, topics)
 		if err != nil {
 			t.Fatal(err)

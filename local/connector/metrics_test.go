@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"handler/function/local/metricstest"
+	"handler/function/local/testenv"
 )
 
 func TestMetricsLagRetriesAndDeadLetters(t *testing.T) {
@@ -62,8 +63,8 @@ func TestMetricsLagRetriesAndDeadLetters(t *testing.T) {
 		&kgo.Record{Topic: "payments", Value: []byte("bad")},
 	)
 	// The slow head holds the commit, so the whole partition is behind.
-	MustEventually(t, "lag of 3 while the first record runs", func() bool { return lag() == 3 })
-	MustEventually(t, "the retry and the dead letter", func() bool {
+	testenv.MustEventually(t, "lag of 3 while the first record runs", func() bool { return lag() == 3 })
+	testenv.MustEventually(t, "the retry and the dead letter", func() bool {
 		m := metricstest.MustScrape(t, srv.URL)
 		return m.Get("connector_delivery_retries_total", "function_name", "process-payment", "topic", "payments") == 1 &&
 			m.Get("connector_dead_letters_total", "function_name", "process-payment", "topic", "payments") == 1
@@ -72,5 +73,5 @@ func TestMetricsLagRetriesAndDeadLetters(t *testing.T) {
 		t.Errorf("lag = %v before the head finished, want 3", got)
 	}
 	once.Do(func() { close(release) })
-	MustEventually(t, "lag 0 once everything is committed", func() bool { return lag() == 0 })
+	testenv.MustEventually(t, "lag 0 once everything is committed", func() bool { return lag() == 0 })
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"handler/function/local/stack"
+	"handler/function/local/testenv"
 )
 
 const waitLimit = 30 * time.Second
@@ -50,22 +51,11 @@ func MustScaler(tb testing.TB, labels map[string]string) *Scaler {
 	return s
 }
 
-func MustEventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func available(s *Scaler) int { _, a := s.Replicas("fn"); return a }
 
 func TestStartsMinReplicasAndSpreadsCalls(t *testing.T) {
 	s := MustScaler(t, map[string]string{LabelMin: "3", LabelMax: "5"})
-	MustEventually(t, "3 ready replicas", func() bool { return available(s) == 3 })
+	testenv.MustEventually(t, "3 ready replicas", func() bool { return available(s) == 3 })
 	seen := map[string]int{}
 	for range 9 {
 		u, ok := s.Lookup("fn")
@@ -89,7 +79,7 @@ func TestScaleSetsReplicasWithinMax(t *testing.T) {
 	if err := s.Scale("fn", 3); err != nil {
 		t.Fatal(err)
 	}
-	MustEventually(t, "3 ready", func() bool { return available(s) == 3 })
+	testenv.MustEventually(t, "3 ready", func() bool { return available(s) == 3 })
 	if err := s.Scale("fn", 4); err == nil {
 		t.Error("scale to 4 above max 3 accepted")
 	}
@@ -106,11 +96,11 @@ func TestScaleSetsReplicasWithinMax(t *testing.T) {
 
 func TestDeadReplicaIsReplaced(t *testing.T) {
 	s := MustScaler(t, map[string]string{LabelMin: "2", LabelMax: "2"})
-	MustEventually(t, "2 ready", func() bool { return available(s) == 2 })
+	testenv.MustEventually(t, "2 ready", func() bool { return available(s) == 2 })
 	if err := s.Function("fn").Kill(); err != nil {
 		t.Fatal(err)
 	}
-	MustEventually(t, "the dead replica replaced", func() bool {
+	testenv.MustEventually(t, "the dead replica replaced", func() bool {
 		return s.Function("fn").Restarts() == 1 && available(s) == 2
 	})
 }
@@ -177,7 +167,7 @@ func TestAReplicaThatNeverListensIsAStartError(t *testing.T) {
 	}
 	defer s.Stop()
 	s.Start()
-	MustEventually(t, "a start error", func() bool { return s.Function("fn").StartErr() != nil })
+	testenv.MustEventually(t, "a start error", func() bool { return s.Function("fn").StartErr() != nil })
 	if err := s.Function("fn").StartErr(); err.Error() != "config: X is required" {
 		t.Errorf("start error %v, want the replica's own", err)
 	}
@@ -185,11 +175,11 @@ func TestAReplicaThatNeverListensIsAStartError(t *testing.T) {
 
 func TestACrashAfterListeningIsNoStartError(t *testing.T) {
 	s := MustScaler(t, nil)
-	MustEventually(t, "a ready replica", func() bool { return available(s) == 1 })
+	testenv.MustEventually(t, "a ready replica", func() bool { return available(s) == 1 })
 	if err := s.Function("fn").Kill(); err != nil {
 		t.Fatal(err)
 	}
-	MustEventually(t, "the replica replaced", func() bool { return s.Function("fn").Restarts() == 1 && available(s) == 1 })
+	testenv.MustEventually(t, "the replica replaced", func() bool { return s.Function("fn").Restarts() == 1 && available(s) == 1 })
 	if err := s.Function("fn").StartErr(); err != nil {
 		t.Errorf("start error %v after a replica that had listened crashed", err)
 	}
@@ -210,7 +200,7 @@ func TestWakeFailsWhenTheReplicaCannotStart(t *testing.T) {
 	}
 	defer s.Stop()
 	s.Start()
-	MustEventually(t, "a ready replica", func() bool { return available(s) == 1 })
+	testenv.MustEventually(t, "a ready replica", func() bool { return available(s) == 1 })
 	if err := s.Scale("fn", 0); err != nil {
 		t.Fatal(err)
 	}

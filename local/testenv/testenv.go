@@ -277,3 +277,19 @@ func childrenOf(pid int) ([]int, error) {
 	}
 	return out, nil
 }
+
+// WaitLimit bounds a test's wait for something to happen: generous, because
+// the machine is small and shared. Tests never assert how long anything took.
+const WaitLimit = 60 * time.Second
+
+// MustEventually polls cond until it holds, failing the test after WaitLimit.
+func MustEventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(WaitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
