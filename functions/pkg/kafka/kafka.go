@@ -62,7 +62,6 @@ type Publisher struct {
 	producer sarama.SyncProducer
 
 	mu      sync.Mutex
-	clients map[string]cloudevents.Client   // by topic
 	senders map[string]*kafka_sarama.Sender // by topic
 }
 
@@ -148,6 +147,6 @@ func (p *Publisher) sender(topic string) (*kafka_sarama.Sender, error) {
 	return s, nil
 }
 
-// Close flushes and closes the producer. Call it only when no Publish is in
+// Close flushes and closes the producer. Call it only when no PublishJSON is in
 // flight: the binding reports a send on a closed producer as a success.
 func (p *Publisher) Close() error { return p.producer.Close() }
