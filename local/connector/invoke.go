@@ -99,6 +99,11 @@ const (
 	maxDrainBody  = 64 << 10
 )
 
+// MaxResponseBody is as much of a function's answer as the connector looks
+// at (the start of a failure's, for its reason): a transport that buffers
+// answers (gateway.Transport) need keep no more.
+const MaxResponseBody = maxReasonBody
+
 // call makes one POST to the function and reports what happened. ctx cancels
 // the call; the per-call timeout is applied here.
 func (inv *invoker) call(ctx context.Context, function string, body []byte, header http.Header) result {

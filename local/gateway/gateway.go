@@ -214,18 +214,18 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		// it has arrived; each proxied call is bounded by UpstreamTimeout.
 		IdleTimeout: 2 * time.Minute,
 		ErrorLog:    slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-		// HTTP/2 without TLS as well, for the local connector: it keeps a call
-		// open for each payment the provider is working on (up to 12,500 at
-		// 500 payments/s), and over HTTP/1.1 each would hold two descriptors
-		// in this process (local/connector, Config.GatewayHTTP2).
+		// HTTP/2 without TLS as well, for a connector in a process of its own
+		// (connector.Config.GatewayHTTP2): it keeps a call open for each
+		// payment the provider is working on (up to 12,500 at 500 payments/s),
+		// and over HTTP/1.1 each would hold a connection. The local runner's
+		// connector shares this process and calls in memory (Transport).
 		Protocols: gatewayProtocols(),
 		// 100 calls per connection (the connector opens another past that:
 		// 12,500 waiting calls take 125). net/http's HTTP/2 server looks
 		// through every open stream of a connection for each frame it writes,
 		// so with 1,000 waiting streams per connection that search was a
-		// tenth of this process's CPU under the provider's delay; at 100 the
-		// delay phase of make bench costs 1.64 instead of 2.0 ms per payment
-		// in this process (docs/benchmarks.md).
+		// tenth of this process's CPU under the provider's delay
+		// (docs/benchmarks.md).
 		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 100},
 	}
 

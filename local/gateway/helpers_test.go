@@ -104,7 +104,12 @@ func MustParseURL(tb testing.TB, raw string) *url.URL {
 // response with its body read.
 func MustDo(tb testing.TB, req *http.Request) (*http.Response, string) {
 	tb.Helper()
-	client := &http.Client{Timeout: wait}
+	return MustDoWith(tb, &http.Client{Timeout: wait}, req)
+}
+
+// MustDoWith is MustDo with client.
+func MustDoWith(tb testing.TB, client *http.Client, req *http.Request) (*http.Response, string) {
+	tb.Helper()
 	resp, err := client.Do(req)
 	if err != nil {
 		tb.Fatalf("%s %s: %v", req.Method, req.URL, err)

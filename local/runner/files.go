@@ -15,15 +15,14 @@ import (
 // failed with EMFILE and the call was answered 502):
 //
 //   - MaxClientConns callers' connections to the gateway (the UI's long-polls,
-//     the connector's HTTP/2 connections, curl, the benchmark), counted twice,
-//     since a caller in this process (the connector, the benchmark's
-//     long-polls) holds the other end;
+//     curl, the benchmark), counted twice, since a caller in this process (the
+//     benchmark's long-polls) holds the other end; the connector calls the
+//     gateway in memory (gateway.Transport) and holds none;
 //   - the gateway's connections to each function's replicas, dialling, busy and
 //     idle (gateway.Config.MaxConnsOf): functionConns for a function called
 //     over HTTP, cronConns for one the cron connector calls once a schedule,
 //     and for a function the connector feeds, its in-flight bound,
-//     since each call in flight holds one (the connector's own calls to the
-//     gateway share the few HTTP/2 connections above);
+//     since each call in flight holds one;
 //   - filesReserve for the rest: Kafka's listeners and connections (both ends
 //     of the connector's), the children's pipes and log files, the gateway's
 //     callback connections (two per callback worker at most).

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -328,9 +329,15 @@ func (s *Stack) Run(ctx context.Context, ready func()) error {
 		MaxInFlightOf: s.files.InFlight,
 		Brokers:       s.Brokers,
 		GatewayURL:    s.GatewayURL,
-		GatewayHTTP2:  true,
-		Functions:     s.stack.Sorted(),
-		CronEvery:     s.cfg.RelayEvery,
+		// The connector shares this process with the gateway, so its calls go
+		// to the gateway's handler in memory (gateway.Transport): each would
+		// otherwise cost a loopback round trip with HTTP/2 framing at both ends.
+		HTTPClient: &http.Client{
+			Transport:     gw.Transport(connector.MaxResponseBody),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		Functions: s.stack.Sorted(),
+		CronEvery: s.cfg.RelayEvery,
 		Tap: func(r connector.Record) {
 			headers := make(map[string]string, len(r.Headers))
 			for _, h := range r.Headers {
