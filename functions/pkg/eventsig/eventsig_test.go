@@ -169,6 +169,30 @@ func TestKeysAreRequiredAndLongEnough(t *testing.T) {
 
 // JSON that a store or a platform re-serialises (Postgres jsonb reorders keys
 // and drops whitespace; other encoders escape differently) keeps its signature.
+// Sign sends the data in the canonical form it signs (so a consumer that gets
+// the bytes as sent checks them without decoding): compact, keys sorted, the
+// same values.
+func TestSignPutsTheDataInCanonicalForm(t *testing.T) {
+	e := events.Processed(payment.Result{PaymentID: uuid.New(), Success: true, Details: `ok <&>`, Processed: time.Now().UTC()})
+	before := e.Data()
+	eventsig.MustNew(newKey).Sign(&e)
+	var generic map[string]any
+	if err := json.Unmarshal(e.Data(), &generic); err != nil {
+		t.Fatal(err)
+	}
+	// encoding/json writes a map compact, with its keys sorted.
+	if canonical, _ := json.Marshal(generic); !bytes.Equal(canonical, e.Data()) {
+		t.Errorf("signed data %s, want it canonical: %s", e.Data(), canonical)
+	}
+	var was, is payment.Result
+	if err := json.Unmarshal(before, &was); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(e.Data(), &is); err != nil || is != was {
+		t.Errorf("signed data reads %+v (%v), want %+v", is, err, was)
+	}
+}
+
 func TestReserialisedJSONStillVerifies(t *testing.T) {
 	keys := eventsig.MustNew(newKey)
 	e := signed(keys)
