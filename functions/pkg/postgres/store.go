@@ -91,6 +91,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = milliseconds(cfg.Timeout)
 	pc.ConnConfig.RuntimeParams["lock_timeout"] = milliseconds(cfg.Timeout / 2)
 	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = milliseconds(2 * cfg.Timeout)
+	// Every statement is planned for its own arguments. After five runs of a
+	// prepared statement Postgres may switch to a generic plan and keep it
+	// until the table is analysed again; one chosen while the table was small
+	// (a fresh database) looks up "payment_id = ANY($1)" by scanning the whole
+	// table, and kept doing so as it grew: under make bench that scan was most
+	// of Postgres's CPU (docs/benchmarks.md). Planning these statements costs
+	// far less than one such scan.
+	pc.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)

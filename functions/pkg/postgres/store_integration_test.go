@@ -399,3 +399,57 @@ func TestConcurrentCreatesKeepTheirOwnOutcomes(t *testing.T) {
 		t.Fatalf("the payment that broke a constraint: %v, want not found", err)
 	}
 }
+
+// A statement prepared while the table was small must not keep the plan made
+// for that size. With generic plans (Postgres's choice after five runs of a
+// prepared statement) a lookup by payment_id = ANY($1) prepared on a fresh
+// database went on scanning the whole table once it had grown: under make
+// bench that was most of Postgres's CPU (docs/benchmarks.md).
+func TestStatementsArePlannedForTheirArguments(t *testing.T) {
+	s := MustStore(t)
+	ctx := context.Background()
+	conn, err := s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	const lookup = `PREPARE lookup(uuid[]) AS SELECT payment_id FROM payments WHERE payment_id = ANY($1)`
+	if _, err := conn.Exec(ctx, lookup); err != nil {
+		t.Fatal(err)
+	}
+	// A few payments, and lookups of a batch's size.
+	for range 3 {
+		storetest.MustCreate(t, s, storetest.MustPayment(t, uuid.New(), "10.00", time.Now()))
+	}
+	batch := make([]string, 100)
+	for i := range batch {
+		batch[i] = uuid.NewString()
+	}
+	for range 10 {
+		if _, err := conn.Exec(ctx, `EXECUTE lookup('{`+strings.Join(batch, ",")+`}')`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO payments (payment_id, user_id, account_number, amount, description, created, request_hash)
+		SELECT gen_random_uuid(), gen_random_uuid(), '40817810099910004312', 1, 'x', now(), 'h' FROM generate_series(1, 20000)`); err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	rows, err := conn.Query(ctx, `EXPLAIN EXECUTE lookup(ARRAY[gen_random_uuid(), gen_random_uuid()])`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plan.String(), "Seq Scan") || !strings.Contains(plan.String(), "payments_pkey") {
+		t.Errorf("the lookup scans the table instead of its primary key:\n%s", plan.String())
+	}
+}
