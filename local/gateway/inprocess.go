@@ -22,10 +22,11 @@ import (
 //
 // The response is complete when RoundTrip returns; its body keeps the first
 // maxBody bytes and drops the rest (the connector reads only the start of a
-// failure's body). A call that the handler aborts (the function's connection
-// broke after its headers were sent) is an error, as it would be over HTTP.
-// The gateway's Shutdown does not wait for these calls: stop their caller
-// first (local/runner stops the connector, then the gateway).
+// failure's body). A handler that panics fails the call with an error, where
+// net/http's server would drop the connection. A caller that gives up gets its
+// context's error, and the proxied call is cancelled with it. The gateway's
+// Shutdown does not wait for these calls: stop their caller first
+// (local/runner stops the connector, then the gateway).
 func (g *Gateway) Transport(maxBody int) http.RoundTripper {
 	return &inProcess{g: g, maxBody: maxBody}
 }
