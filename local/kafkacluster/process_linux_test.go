@@ -17,8 +17,15 @@ func TestIsBroker(t *testing.T) {
 	pid := cmd.Process.Pid
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
-	if !isBroker(pid, props) {
-		t.Fatalf("isBroker(%d, its properties) = false for a running process", pid)
+	// Start returns once the child has begun its exec, a moment before the
+	// kernel sets up its arguments: /proc/<pid>/cmdline may still be empty
+	// (the test lost that race in CI once).
+	deadline := time.Now().Add(10 * time.Second)
+	for !isBroker(pid, props) {
+		if time.Now().After(deadline) {
+			t.Fatalf("isBroker(%d, its properties) = false for a running process", pid)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	if isBroker(pid, filepath.Join(t.TempDir(), "other.properties")) {
 		t.Fatal("isBroker = true for another broker's properties: a reused pid would be taken for ours")
@@ -28,7 +35,7 @@ func TestIsBroker(t *testing.T) {
 	}
 	// Killed but not reaped yet: a zombie is not a running broker. The
 	// kernel delivers SIGKILL asynchronously, so give it a moment.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for isBroker(pid, props) {
 		if time.Now().After(deadline) {
 			t.Fatal("isBroker = true for a killed, unreaped process")
