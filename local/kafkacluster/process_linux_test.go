@@ -4,7 +4,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"handler/function/local/testenv"
 )
 
 func TestIsBroker(t *testing.T) {
@@ -20,13 +21,7 @@ func TestIsBroker(t *testing.T) {
 	// Start returns once the child has begun its exec, a moment before the
 	// kernel sets up its arguments: /proc/<pid>/cmdline may still be empty
 	// (the test lost that race in CI once).
-	deadline := time.Now().Add(10 * time.Second)
-	for !isBroker(pid, props) {
-		if time.Now().After(deadline) {
-			t.Fatalf("isBroker(%d, its properties) = false for a running process", pid)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.MustEventually(t, "isBroker true for the running process", func() bool { return isBroker(pid, props) })
 	if isBroker(pid, filepath.Join(t.TempDir(), "other.properties")) {
 		t.Fatal("isBroker = true for another broker's properties: a reused pid would be taken for ours")
 	}
@@ -35,13 +30,7 @@ func TestIsBroker(t *testing.T) {
 	}
 	// Killed but not reaped yet: a zombie is not a running broker. The
 	// kernel delivers SIGKILL asynchronously, so give it a moment.
-	deadline = time.Now().Add(10 * time.Second)
-	for isBroker(pid, props) {
-		if time.Now().After(deadline) {
-			t.Fatal("isBroker = true for a killed, unreaped process")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.MustEventually(t, "isBroker false for a killed, unreaped process", func() bool { return !isBroker(pid, props) })
 	cmd.Wait()
 	if isBroker(pid, props) {
 		t.Fatal("isBroker = true after the process exited")

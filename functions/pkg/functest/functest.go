@@ -52,24 +52,19 @@ type Publisher struct {
 	Err  error
 }
 
-// Publish records the event, or returns Err.
-func (p *Publisher) Publish(_ context.Context, topic, key string, e cloudevents.Event) error {
+// PublishJSON records the event, sent in structured mode, or returns Err.
+func (p *Publisher) PublishJSON(_ context.Context, topic, key string, event []byte) error {
+	e := cloudevents.NewEvent()
+	if err := json.Unmarshal(event, &e); err != nil {
+		return fmt.Errorf("not a structured CloudEvent: %w", err)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.Err != nil {
 		return p.Err
 	}
-	p.sent = append(p.sent, outbox.Message{Topic: topic, Key: key, Event: e})
+	p.sent = append(p.sent, outbox.Message{Topic: topic, Key: key, Event: e, JSON: event})
 	return nil
-}
-
-// PublishJSON records the event sent in structured mode, or returns Err.
-func (p *Publisher) PublishJSON(ctx context.Context, topic, key string, event []byte) error {
-	e := cloudevents.NewEvent()
-	if err := json.Unmarshal(event, &e); err != nil {
-		return fmt.Errorf("not a structured CloudEvent: %w", err)
-	}
-	return p.Publish(ctx, topic, key, e)
 }
 
 // Messages returns what was published, in order.
