@@ -44,13 +44,40 @@ var processedNamespace = uuid.MustParse("8d3f2b7e-7c61-4c3e-9a59-1d2f0e6b5a10")
 
 // Created is the event announcing a new pending payment.
 func Created(p payment.Payment) cloudevents.Event {
-	return newEvent(uuid.NewString(), payment.EventCreated, SourceCreatePayment, p.ID, p.Created, p)
+	data := createdData{AccountNumber: p.AccountNumber, Amount: p.Amount, Created: p.Created, Description: p.Description,
+		ExtPaymentDetails: p.ExtPaymentDetails, PaymentID: p.ID, Processed: p.Processed, State: p.State, UserID: p.UserID}
+	return newEvent(uuid.NewString(), payment.EventCreated, SourceCreatePayment, p.ID, p.Created, data)
 }
 
 // Processed is the event carrying the provider's result for a payment.
 func Processed(r payment.Result) cloudevents.Event {
 	id := uuid.NewSHA1(processedNamespace, []byte(r.PaymentID.String())).String()
-	return newEvent(id, payment.EventProcessed, SourceProcessPayment, r.PaymentID, r.Processed, r)
+	data := processedData{ExtPaymentDetails: r.Details, PaymentID: r.PaymentID, Processed: r.Processed, Success: r.Success}
+	return newEvent(id, payment.EventProcessed, SourceProcessPayment, r.PaymentID, r.Processed, data)
+}
+
+// The data of the two events as they are written: a Payment and a Result with
+// their fields in the order of their JSON names, so that encoding/json writes
+// them in the canonical form their signature covers (sorted keys, compact;
+// eventsig.Canonical) and the signer has nothing to re-encode. They are read
+// back into payment.Payment and payment.Result, whose JSON names they share.
+type createdData struct {
+	AccountNumber     string         `json:"accountNumber"`
+	Amount            payment.Amount `json:"amount"`
+	Created           time.Time      `json:"created"`
+	Description       string         `json:"description"`
+	ExtPaymentDetails *string        `json:"extPaymentDetails"`
+	PaymentID         uuid.UUID      `json:"paymentId"`
+	Processed         *time.Time     `json:"processed"`
+	State             payment.State  `json:"state"`
+	UserID            uuid.UUID      `json:"userId"`
+}
+
+type processedData struct {
+	ExtPaymentDetails string    `json:"extPaymentDetails"`
+	PaymentID         uuid.UUID `json:"paymentId"`
+	Processed         time.Time `json:"processed"`
+	Success           bool      `json:"success"`
 }
 
 func newEvent(id, typ, source string, paymentID uuid.UUID, at time.Time, data any) cloudevents.Event {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"handler/function/functions/pkg/events"
+	"handler/function/functions/pkg/eventsig"
 	"handler/function/functions/pkg/payment"
 )
 
@@ -59,6 +60,30 @@ func MustStructured(tb testing.TB, e cloudevents.Event, contentType string) (htt
 		h.Set("Content-Type", contentType)
 	}
 	return h, body
+}
+
+// The signature covers the data in canonical form, and eventsig.Sign signs the
+// data as it is: both events must carry their data in that form already, or a
+// consumer would find the signature wrong. Values that encoders write
+// differently (HTML characters, non-ASCII text, a nil or set pointer) included.
+func TestEventDataIsCanonical(t *testing.T) {
+	awkward := `<a href="x">&amp;</a> ✓ \ "quoted"` + "\t\u2028"
+	settled := newPayment()
+	processed := created.Add(time.Second)
+	settled.State, settled.Processed, settled.ExtPaymentDetails = payment.Completed, &processed, &awkward
+	withText := newPayment()
+	withText.Description, withText.AccountNumber = awkward, "№ 42"
+	for name, e := range map[string]cloudevents.Event{
+		"created":           events.Created(newPayment()),
+		"created, settled":  events.Created(settled),
+		"created, text":     events.Created(withText),
+		"processed":         events.Processed(newResult()),
+		"processed, failed": events.Processed(payment.Result{PaymentID: paymentID, Details: awkward, Processed: created}),
+	} {
+		if canonical := eventsig.Canonical(e.Data()); string(canonical) != string(e.Data()) {
+			t.Errorf("%s: data %s, canonical %s", name, e.Data(), canonical)
+		}
+	}
 }
 
 func TestCreatedEnvelope(t *testing.T) {
