@@ -1,6 +1,7 @@
 package outbox_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -155,5 +156,33 @@ func TestDrainEndsWithItsContext(t *testing.T) {
 	n, err := (&outbox.Relay{Store: st, Publisher: &fakePublisher{}}).Drain(ctx)
 	if n != 0 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Drain = %d, %v; want 0, context.Canceled", n, err)
+	}
+}
+
+// NewMessage encodes the event once, compact, in structured mode: the bytes a
+// consumer decodes back into the same event, data unchanged.
+func TestNewMessageEncodesTheEventOnce(t *testing.T) {
+	p := storetest.MustPayment(t, uuid.New(), "12.50", testNow)
+	p.Description = `<b>rent</b> & "more" ✓`
+	e := events.Created(p)
+	e.SetExtension("signature", "v1:0000:mac")
+	m, err := outbox.NewMessage(events.PaymentsTopic, p.ID.String(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Topic != events.PaymentsTopic || m.Key != p.ID.String() {
+		t.Errorf("topic %q, key %q", m.Topic, m.Key)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, m.JSON); err != nil || !bytes.Equal(compact.Bytes(), m.JSON) {
+		t.Errorf("encoded %s: not compact JSON (%v)", m.JSON, err)
+	}
+	var back cloudevents.Event
+	if err := json.Unmarshal(m.JSON, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.ID() != e.ID() || back.Type() != e.Type() || back.Subject() != e.Subject() || !back.Time().Equal(e.Time()) ||
+		back.Extensions()["signature"] != "v1:0000:mac" || !bytes.Equal(back.Data(), e.Data()) {
+		t.Errorf("decoded %v, want %v", back, e)
 	}
 }
