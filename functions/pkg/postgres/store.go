@@ -99,6 +99,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// of Postgres's CPU (docs/benchmarks.md). Planning these statements costs
 	// far less than one such scan.
 	pc.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	pc.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		registerUUID(conn.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
