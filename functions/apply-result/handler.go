@@ -50,19 +50,20 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if err != nil {
 		return api.Error(s.log, err)
 	}
-	log := s.log.With("paymentId", result.PaymentID, "eventId", e.ID())
-
 	p, err := s.store.UpdatePayment(ctx, result.PaymentID, func(p *payment.Payment) error { return p.Apply(result) })
+	// The ids go into the lines themselves: a logger made With them for every
+	// call would encode them whether or not a line follows.
 	switch {
 	case errors.Is(err, payment.ErrAlreadyApplied):
-		log.Info("duplicate result ignored", "state", p.State)
+		s.log.Info("duplicate result ignored", "paymentId", result.PaymentID, "eventId", e.ID(), "state", p.State)
 		return api.JSON(http.StatusOK, p)
 	case payment.ErrorCode(err) == payment.ENOTFOUND:
 		// Permanent: retrying cannot create the payment. 400 sends it to the dead letters.
-		return api.Error(log, payment.Errorf(payment.EINVALID, "result for unknown payment %s", result.PaymentID))
+		err = payment.Errorf(payment.EINVALID, "result for unknown payment %s", result.PaymentID)
+		fallthrough
 	case err != nil:
-		return api.Error(log, err)
+		return api.Error(s.log.With("paymentId", result.PaymentID, "eventId", e.ID()), err)
 	}
-	log.Info("payment result applied", "state", p.State)
+	s.log.Info("payment result applied", "paymentId", result.PaymentID, "eventId", e.ID(), "state", p.State)
 	return api.JSON(http.StatusOK, p)
 }

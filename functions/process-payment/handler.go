@@ -7,7 +7,6 @@ package function
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -50,7 +49,11 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	if err != nil {
 		return api.Error(s.log, err)
 	}
-	log := s.log.With("paymentId", p.ID, "eventId", e.ID())
+	// The ids go into the lines themselves: a logger made With them for every
+	// call would encode them whether or not a line follows.
+	failed := func(err error) handler.Response {
+		return api.Error(s.log.With("paymentId", p.ID, "eventId", e.ID()), err)
+	}
 
 	// The decision is a function of the payment id: a redelivered event gets the
 	// same answer, as a real provider would give for an already-known payment.
@@ -58,23 +61,24 @@ func (s *service) handle(ctx context.Context, req handler.Request) handler.Respo
 	select {
 	case <-time.After(decision.Delay):
 	case <-ctx.Done():
-		return api.Error(log, payment.Unavailable("provider call", ctx.Err()))
+		return failed(payment.Unavailable("provider call", ctx.Err()))
 	}
 	result := payment.Result{PaymentID: p.ID, Success: decision.Success, Details: decision.Details, Processed: s.processedAt(p)}
 
 	publisher, err := s.publisher(ctx)
 	if err != nil {
-		return api.Error(log, payment.Unavailable("kafka", err))
+		return failed(payment.Unavailable("kafka", err))
 	}
 	out := events.Processed(result)
 	s.keys.Sign(&out)
-	encoded, err := json.Marshal(out)
+	encoded, err := out.MarshalJSON() // not json.Marshal, which would scan and copy the bytes again
 	if err != nil {
-		return api.Error(log, fmt.Errorf("encode result event: %w", err))
+		return failed(fmt.Errorf("encode result event: %w", err))
 	}
 	if err := publisher.PublishJSON(ctx, s.cfg.ResultsTopic, p.ID.String(), encoded); err != nil {
-		return api.Error(log, err)
+		return failed(err)
 	}
-	log.Info("payment processed", "success", result.Success, "delay_ms", decision.Delay.Milliseconds(), "resultEventId", out.ID())
+	s.log.Info("payment processed", "paymentId", p.ID, "eventId", e.ID(), "success", result.Success,
+		"delay_ms", decision.Delay.Milliseconds(), "resultEventId", out.ID())
 	return api.JSON(http.StatusOK, result)
 }

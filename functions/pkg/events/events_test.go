@@ -235,6 +235,8 @@ func TestDecodeFailures(t *testing.T) {
 		{name: "empty body", header: http.Header{}, body: ""},
 		{name: "structured body that is not JSON", header: http.Header{"Content-Type": {"application/cloudevents+json"}}, body: "{"},
 		{name: "a JSON array", header: http.Header{"Content-Type": {"text/plain"}}, body: `[1,2]`},
+		{name: "a batch", header: http.Header{"Content-Type": {"application/cloudevents-batch+json"}},
+			body: `[{"specversion":"1.0","id":"1","source":"/x","type":"` + payment.EventProcessed + `"}]`},
 		{name: "plain data without envelope", header: http.Header{"Content-Type": {"application/json"}},
 			body: `{"paymentId":"` + paymentID.String() + `","success":true,"extPaymentDetails":"ok","processed":"2026-11-25T15:04:08Z"}`},
 		{name: "binary without id", header: http.Header{
@@ -288,6 +290,21 @@ func TestDecodeFailures(t *testing.T) {
 				t.Fatalf("error %v has code %q, want %q", err, code, payment.EINVALID)
 			}
 		})
+	}
+}
+
+// A structured event must be the whole body: one that decodes is refused
+// with anything after it.
+func TestDecodeRefusesMoreAfterTheEvent(t *testing.T) {
+	header, body := MustStructured(t, events.Processed(newResult()), "text/plain")
+	if _, err := events.Decode(context.Background(), header, body, payment.EventProcessed); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []string{` {"id":"2"}`, `}`, `x`} {
+		_, err := events.Decode(context.Background(), header, append(slices.Clip(body), after...), payment.EventProcessed)
+		if code := payment.ErrorCode(err); code != payment.EINVALID {
+			t.Errorf("with %q after the event: error %v, code %q, want %q", after, err, code, payment.EINVALID)
+		}
 	}
 }
 
