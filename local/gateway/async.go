@@ -133,6 +133,7 @@ func (g *Gateway) serveAsyncFunction(w http.ResponseWriter, r *http.Request) {
 		id:       id,
 		accepted: start,
 	}
+	setCallHeaders(c.header, &call{id: id, start: start})
 	switch err := g.queue.enqueue(c); {
 	case errors.Is(err, errQueueFull):
 		g.log.Warn("async call refused: queue full", "function", name, "queue_size", g.cfg.AsyncQueueSize, "call_id", id)

@@ -48,17 +48,17 @@ type call struct {
 
 type callKey struct{}
 
-// stampCall gives r an X-Call-Id (the caller's, or a new UUID) and an
-// X-Start-Time, as the OpenFaaS gateway's call-id middleware does, and returns
-// the call's id and start.
+// stampCall returns a call's id (the caller's X-Call-Id, or a new UUID) and
+// start; the function gets them as X-Call-Id and X-Start-Time, as from the
+// OpenFaaS gateway's call-id middleware. They are set on the request that goes
+// to the function, never on r: the gateway's handlers leave their request's
+// header as it came (the in-process Transport relies on it).
 func stampCall(r *http.Request) (string, time.Time) {
 	start := time.Now()
 	id := r.Header.Get(headerCallID)
 	if id == "" {
 		id = uuid.NewString()
-		r.Header.Set(headerCallID, id)
 	}
-	r.Header.Set(headerStartTime, strconv.FormatInt(start.UnixNano(), 10))
 	return id, start
 }
 
@@ -257,6 +257,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.RawQuery = pr.In.URL.RawQuery
 	pr.Out.Host = "" // the Host header follows the URL
+	setCallHeaders(pr.Out.Header, c)
 	if c.body != nil {
 		// ReverseProxy wraps the body in a reader of its own, whose end
 		// net/http cannot see, so it would send the headers in one write and
