@@ -16,11 +16,12 @@
 // a change in whitespace, key order or escapes changes nothing a consumer reads,
 // any other change breaks the signature.
 //
-// Sign also replaces JSON data with its canonical form (the same values), so
-// that an event that arrives as it was sent is verified over its bytes, with
-// no decoding: the canonical form is computed only for an event whose JSON
-// was re-serialised on the way (the outbox's jsonb column does that to the
-// events the relay sends).
+// Producers write JSON data in that canonical form to begin with (the events
+// package does), and Sign signs the bytes as they are, so that an event that
+// arrives as it was sent is verified over its bytes, with no decoding: the
+// canonical form is computed only for an event whose JSON was re-serialised
+// on the way (the outbox's jsonb column does that to the events the relay
+// sends).
 //
 // The secret may hold several keys, one per line (or comma-separated): the
 // first signs, every one verifies. That is how a key is rotated (docs/deploy.md).
