@@ -160,15 +160,14 @@ func decodeBody(raw []byte) (body, error) {
 	return b, nil
 }
 
-// decodeField decodes one field's value, with errors as decodeError gives
-// them (payment.ErrAmountTooLarge as it is, for the caller).
+// decodeField decodes one field's value, with errors as decodeError gives them.
 func decodeField(key string, value []byte, target any) error {
 	err := json.Unmarshal(value, target)
+	if err == nil {
+		return nil
+	}
 	if typeErr, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		typeErr.Field = key
-	}
-	if err == nil || errors.Is(err, payment.ErrAmountTooLarge) {
-		return err
 	}
 	return decodeError(err)
 }
@@ -181,9 +180,6 @@ func decodeWhole(raw []byte) (body, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		if errors.Is(err, payment.ErrAmountTooLarge) {
-			return body{}, err
-		}
 		return body{}, decodeError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -193,10 +189,14 @@ func decodeWhole(raw []byte) (body, error) {
 }
 
 // decodeError explains a JSON decoding failure, naming the field when it can.
+// payment.ErrAmountTooLarge is returned as it is: the caller knows the maximum
+// to name.
 func decodeError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
+	case errors.Is(err, payment.ErrAmountTooLarge):
+		return err
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		return payment.InvalidFields(map[string]string{typeErr.Field: "must be a " + jsonKind(typeErr.Field)})
 	case errors.As(err, &typeErr):
